@@ -1,0 +1,3 @@
+"""nnrender: offline, cinematic renders of trained neural networks."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,167 @@
+"""Command line: ``nnrender demo | dump | render``.
+
+Heavy imports (TensorFlow, bpy) happen only inside the branch that needs them, and never
+both in one process: ``demo`` trains and dumps in a subprocess, then renders here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+from nnrender import __version__
+from nnrender.errors import EXIT_BAD_INPUT, NNRenderError
+
+ENGINES = ("cycles", "eevee", "workbench")
+
+
+def _add_render_options(p: argparse.ArgumentParser, presets: list[str]) -> None:
+    g = p.add_argument_group("quality")
+    g.add_argument("-q", "--quality", choices=presets, help="quality preset (default: preview)")
+    g.add_argument("--engine", choices=ENGINES, help="render engine (overrides the preset)")
+    o = p.add_argument_group("output")
+    o.add_argument("-o", "--out", type=Path, help="output folder")
+    o.add_argument("--save-blend", type=Path, metavar="PATH",
+                   help="also save the built scene as a .blend file")
+    o.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from nnrender.config.load import preset_names
+
+    presets = preset_names()
+    parser = argparse.ArgumentParser(
+        prog="nnrender",
+        description="Offline, cinematic renders of trained neural networks.",
+    )
+    parser.add_argument("--version", action="version", version=f"nnrender {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="train the digits CNN, dump it, render a video + still")
+    _add_render_options(demo, presets)
+    demo.add_argument("--epochs", type=int, default=8, help="training epochs (default 8)")
+
+    dump = sub.add_parser("dump", help="read a Keras model and its epochs into a dump folder")
+    dump.add_argument("model", type=Path, help=".keras or .h5 model (architecture)")
+    dump.add_argument("--weights", metavar="PATTERN",
+                      help="per-epoch weight files: a glob or a folder of *.weights.h5, "
+                           "ordered by the epoch number in the name")
+    dump.add_argument("--input", dest="inputs", type=Path, action="append", default=[],
+                      metavar="FILE", help=".npy array of inputs (repeatable)")
+    dump.add_argument("--float16", action="store_true", help="store activations as float16")
+    dump.add_argument("-o", "--out", type=Path, required=True, help="dump folder to write")
+
+    render = sub.add_parser("render", help="render a scene YAML to frames, a video, a still")
+    render.add_argument("scene", type=Path, help="scene YAML")
+    _add_render_options(render, presets)
+    t = render.add_argument_group("what to render")
+    t.add_argument("--frames", metavar="A-B", help="only these frames (no video is encoded)")
+    t.add_argument("--still", nargs="?", type=int, const=0, metavar="FRAME",
+                   help="render only a still (default frame: output.still_frame or the last)")
+    c = render.add_argument_group("configuration")
+    c.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any scene key, e.g. --set render.samples=4 (repeatable)")
+    return parser
+
+
+def _cli_layer(args: argparse.Namespace) -> dict:
+    from nnrender.config.load import parse_set
+
+    layer = parse_set(getattr(args, "sets", []))
+    if args.engine:
+        layer.setdefault("render", {})["engine"] = args.engine
+    return layer
+
+
+def _render(scene: Path | None, cli_layer: dict, args: argparse.Namespace, out: Path,
+            video: bool, still: int | None) -> int:
+    from nnrender.config.load import load_config
+    from nnrender.pipeline import RenderRequest, check_output_dir, run_render
+
+    config, base = load_config(scene, cli_layer, args.quality)
+    request = RenderRequest(out_dir=check_output_dir(out), video=video, still=still,
+                            frames=getattr(args, "frames", None), save_blend=args.save_blend,
+                            progress=not args.no_progress)
+    result = run_render(config, base, request, scene if scene else "scene")
+    for path in (result.video, result.still):
+        if path is not None:
+            print(path)
+    if result.frames_dir is not None and result.video is None:
+        print(result.frames_dir)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from importlib import resources
+
+    out = (args.out or Path("nnrender-demo")).resolve()
+    work = out / "model"
+    cmd = [sys.executable, "-m", "nnrender.model.demo_train", str(work), "--epochs",
+           str(args.epochs)]
+    proc = subprocess.run(cmd, env=os.environ.copy())  # TensorFlow stays in that process
+    if proc.returncode != 0:
+        return proc.returncode
+    scene = Path(str(resources.files("nnrender").joinpath("scenes/demo.yaml")))
+    layer = _cli_layer(args)
+    layer["dump"] = str(work / "dump")
+    return _render(scene, layer, args, out, video=True, still=0)
+
+
+def _dump(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    if not args.inputs:
+        raise NNRenderError("--input", "give at least one .npy file of model inputs")
+    arrays = []
+    for path in args.inputs:
+        if not path.is_file():
+            raise NNRenderError(path, "input file not found")
+        try:
+            arrays.append(np.load(path, allow_pickle=False))
+        except (OSError, ValueError) as exc:
+            raise NNRenderError(path, f"not a readable .npy array: {exc}") from None
+    try:
+        inputs = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
+    except ValueError:
+        raise NNRenderError(args.inputs[-1], "input arrays have different shapes") from None
+    from nnrender.model.keras_reader import dump_keras
+
+    out = dump_keras(args.model, args.weights, inputs, args.out,
+                     input_source=",".join(str(p) for p in args.inputs),
+                     dtype="float16" if args.float16 else "float32")
+    print(out)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from nnrender.runtime import isolate_home
+
+    isolate_home()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")  # plan warnings are printed as one line each instead
+    try:
+        if args.command == "demo":
+            return _demo(args)
+        if args.command == "dump":
+            return _dump(args)
+        if args.command == "render":
+            out = args.out or Path("nnrender-out") / args.scene.stem
+            video = args.still is None
+            return _render(args.scene, _cli_layer(args), args, out, video, args.still)
+    except NNRenderError as exc:
+        print(exc.line(), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("nnrender: interrupted", file=sys.stderr)
+        return 130
+    parser.error(f"unknown command {args.command}")
+    return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

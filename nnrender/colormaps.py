@@ -1,0 +1,29 @@
+"""Named colour maps as 256-entry tables, shipped as data: no plotting library needed."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+
+import numpy as np
+
+NAMES = ("viridis", "magma", "inferno", "plasma", "cividis", "gray", "coolwarm")
+
+
+@cache
+def lut(name: str) -> np.ndarray:
+    """(256, 3) uint8 sRGB table of the named map."""
+    if name not in NAMES:
+        raise KeyError(name)
+    data = json.loads(resources.files("nnrender").joinpath("data/colormaps.json").read_text())
+    hexes = data[name]
+    arr = np.frombuffer(bytes.fromhex(hexes), dtype=np.uint8).reshape(256, 3)
+    arr.setflags(write=False)
+    return arr
+
+
+def apply(name: str, values: np.ndarray) -> np.ndarray:
+    """Map values in [0, 1] (clipped) to uint8 sRGB colours, shape (*values.shape, 3)."""
+    idx = np.clip(np.rint(np.asarray(values, dtype=np.float32) * 255.0), 0, 255).astype(np.intp)
+    return lut(name)[idx]

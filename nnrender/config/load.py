@@ -1,0 +1,123 @@
+"""Layered configuration: defaults < quality preset < scene YAML < command line."""
+
+from __future__ import annotations
+
+import copy
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from nnrender.config.schema import SceneConfig
+from nnrender.errors import ConfigError
+
+
+def preset_names() -> list[str]:
+    folder = resources.files("nnrender").joinpath("presets/quality")
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(path, "file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(path, f"{where}{problem}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, "not a text file") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(path, "the top level must be a mapping of keys")
+    return data
+
+
+def _preset(name: str) -> dict[str, Any]:
+    if name not in preset_names():
+        known = ", ".join(preset_names())
+        raise ConfigError(None, f"quality: unknown preset {name!r} (one of {known})")
+    text = resources.files("nnrender").joinpath(f"presets/quality/{name}.yaml").read_text()
+    return yaml.safe_load(text) or {}
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _check(data: dict[str, Any], source: str | Path | None) -> SceneConfig:
+    """Validate one layer on its own, so an error names the file the bad key came from."""
+    try:
+        return SceneConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        if err["type"] == "extra_forbidden":
+            parent = SceneConfig
+            for part in err["loc"][:-1]:
+                field = parent.model_fields.get(str(part))
+                parent = field.annotation if field is not None else None
+                if parent is None or not hasattr(parent, "model_fields"):
+                    break
+            if parent is not None and hasattr(parent, "model_fields"):
+                msg += f" (known: {', '.join(parent.model_fields)})"
+        raise ConfigError(source, f"{key}: {msg}") from None
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """``--set render.samples=4`` pairs to a nested mapping; values are YAML scalars or lists."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError("--set", f"{item!r}: expected key=value")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            raise ConfigError("--set", f"{key}: cannot read value {raw!r}") from None
+        parts = key.strip().split(".")
+        if not all(parts):
+            raise ConfigError("--set", f"{key!r}: empty key")
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError("--set", f"{key}: conflicts with another --set")
+        node[parts[-1]] = value
+    return out
+
+
+def load_config(
+    scene: str | Path | None,
+    cli: dict[str, Any] | None = None,
+    quality: str | None = None,
+) -> tuple[SceneConfig, Path]:
+    """Merge the layers and validate. Returns the config and the folder relative paths use."""
+    scene_data: dict[str, Any] = {}
+    base_dir = Path.cwd()
+    if scene is not None:
+        path = Path(scene)
+        scene_data = _read_yaml(path)
+        _check(scene_data, path)
+        base_dir = path.resolve().parent
+    cli = cli or {}
+    _check(cli, "--set")
+    name = quality or scene_data.get("quality") or SceneConfig().quality
+    preset = _preset(str(name))
+    _check(preset, f"preset {name}")
+    merged = _merge(_merge(preset, scene_data), cli)
+    merged["quality"] = name
+    config = _check(merged, scene if scene is not None else "--set")
+    return config, base_dir

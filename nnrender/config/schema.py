@@ -1,0 +1,86 @@
+"""Scene and preset schema. Unknown keys are errors, so a typo never passes silently."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RenderConfig(_Strict):
+    engine: Literal["cycles", "eevee", "workbench"] = "cycles"
+    resolution: tuple[int, int] = (640, 360)
+    fps: int = Field(24, ge=1, le=240)
+    samples: int = Field(16, ge=1, le=65536)
+    denoise: Literal["off", "fast", "balanced", "high"] = "off"
+    max_bounces: int = Field(4, ge=0, le=64)
+
+    @field_validator("resolution")
+    @classmethod
+    def _even_positive(cls, value: tuple[int, int]) -> tuple[int, int]:
+        w, h = value
+        if w < 16 or h < 16 or w > 16384 or h > 16384:
+            raise ValueError("width and height must lie in 16..16384")
+        return value
+
+
+class TimelineConfig(_Strict):
+    hold: float = Field(0.5, ge=0, description="seconds each epoch is held")
+    blend: float = Field(0.6, ge=0, description="seconds of blend between two epochs")
+    end_hold: float = Field(1.0, ge=0, description="extra seconds on the last epoch")
+
+
+class CameraConfig(_Strict):
+    azimuth: float = Field(55.0, description="degrees from the input side towards the viewer")
+    elevation: float = Field(20.0, ge=-89, le=89)
+    orbit: float = Field(14.0, description="degrees the camera turns over the whole video")
+    lens: float = Field(70.0, gt=1, le=500, description="focal length, mm (36 mm sensor)")
+    margin: float = Field(1.06, ge=1.0, le=3.0, description="empty border around the network")
+
+
+class LookConfig(_Strict):
+    colormap: Literal["viridis", "magma", "inferno", "plasma", "cividis", "gray", "coolwarm"] = (
+        "viridis"
+    )
+    background: tuple[float, float, float] = (0.012, 0.014, 0.02)
+    emission: float = Field(0.9, ge=0, le=50, description="how much the maps glow")
+    percentiles: tuple[float, float] = (0.5, 99.5)
+    max_tile: int = Field(64, ge=1, le=1024, description="largest map side kept, px")
+
+    @field_validator("percentiles")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        lo, hi = value
+        if not 0 <= lo < hi <= 100:
+            raise ValueError("need 0 <= low < high <= 100")
+        return value
+
+
+class LabelConfig(_Strict):
+    show: bool = True
+    scale: float = Field(1.0, gt=0, le=20)
+    epoch_caption: bool = True
+
+
+class OutputConfig(_Strict):
+    name: str = Field("nnrender", pattern=r"^[A-Za-z0-9_.-]+$")
+    video: bool = True
+    still_frame: int | None = Field(None, ge=1, description="frame of the still; last by default")
+
+
+class SceneConfig(_Strict):
+    dump: str | None = None
+    quality: str = "preview"
+    sample: int = Field(0, ge=0, description="which recorded input drives the activations")
+    epochs: list[int] | None = None
+    seed: int = 0
+    render: RenderConfig = RenderConfig()
+    timeline: TimelineConfig = TimelineConfig()
+    camera: CameraConfig = CameraConfig()
+    look: LookConfig = LookConfig()
+    labels: LabelConfig = LabelConfig()
+    output: OutputConfig = OutputConfig()

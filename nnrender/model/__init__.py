@@ -1,0 +1,1 @@
+"""Dump format (pure) and the Keras/TensorFlow readers (the only TensorFlow users)."""

@@ -1,0 +1,281 @@
+"""The dump: the on-disk contract between the reader (TensorFlow) and the renderer (Blender).
+
+A dump folder holds ``manifest.json`` (enough on its own to lay the network out) and, per
+epoch, one ``.npz`` of activations and one of weights. Arrays are keyed by layer index
+(``L000``...) so that any layer name is safe. Pure numpy: no TensorFlow, no bpy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnrender.errors import DumpError
+
+FORMAT = "nnrender-dump"
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class LayerInfo:
+    """One layer as the layout needs it; ``output_shape`` excludes the batch axis."""
+
+    name: str
+    type: str
+    output_shape: list[int]
+    params: int = 0
+    inbound: list[str] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def role(self) -> str:
+        """How the layer is drawn: ``maps`` (H, W, C), ``vector`` (N,) or ``other``."""
+        return shape_role(self.output_shape)
+
+
+@dataclass
+class EpochInfo:
+    """One recorded training state; ``epoch`` 0 is the state before training."""
+
+    epoch: int
+    activations: str
+    weights: str | None = None
+    source: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Manifest:
+    model: dict[str, Any]
+    layers: list[LayerInfo]
+    epochs: list[EpochInfo]
+    inputs: dict[str, Any]
+    format: str = FORMAT
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any, source: str | Path) -> Manifest:
+        """Parse and validate, naming the manifest and the key on any problem."""
+        if not isinstance(data, dict):
+            raise DumpError(source, "manifest is not a JSON object")
+        if data.get("format") != FORMAT:
+            raise DumpError(source, f"not an nnrender dump (format={data.get('format')!r})")
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise DumpError(
+                source,
+                f"schema_version {version!r} is not supported (this nnrender reads "
+                f"{SCHEMA_VERSION}); re-run `nnrender dump`",
+            )
+        try:
+            layers = [LayerInfo(**layer) for layer in data["layers"]]
+            epochs = [EpochInfo(**ep) for ep in data["epochs"]]
+            manifest = cls(
+                model=dict(data["model"]),
+                layers=layers,
+                epochs=epochs,
+                inputs=dict(data["inputs"]),
+            )
+        except KeyError as exc:
+            raise DumpError(source, f"missing key {exc.args[0]!r}") from None
+        except TypeError as exc:
+            raise DumpError(source, f"malformed entry: {exc}") from None
+        manifest.validate(source)
+        return manifest
+
+    def validate(self, source: str | Path) -> None:
+        names = [layer.name for layer in self.layers]
+        if not names:
+            raise DumpError(source, "layers: the dump has no layers")
+        if len(set(names)) != len(names):
+            raise DumpError(source, "layers: duplicate layer names")
+        known = set()
+        for layer in self.layers:
+            if any((not isinstance(d, int)) or d <= 0 for d in layer.output_shape):
+                raise DumpError(
+                    source, f"layer {layer.name}: output_shape {layer.output_shape} is not positive"
+                )
+            for parent in layer.inbound:
+                if parent not in known:
+                    raise DumpError(
+                        source, f"layer {layer.name}: inbound layer {parent!r} is unknown or later"
+                    )
+            known.add(layer.name)
+        if not self.epochs:
+            raise DumpError(source, "epochs: the dump has no epochs")
+        numbers = [ep.epoch for ep in self.epochs]
+        if numbers != sorted(set(numbers)):
+            raise DumpError(source, "epochs: epoch numbers must be increasing and unique")
+        if int(self.inputs.get("count", 0)) < 1:
+            raise DumpError(source, "inputs.count: the dump has no inputs")
+
+    def layer_index(self, name: str) -> int:
+        for i, layer in enumerate(self.layers):
+            if layer.name == name:
+                return i
+        raise KeyError(name)
+
+
+def shape_role(shape: list[int] | tuple[int, ...]) -> str:
+    if len(shape) == 3:
+        return "maps"
+    if len(shape) == 1:
+        return "vector"
+    return "other"
+
+
+def array_key(index: int) -> str:
+    return f"L{index:03d}"
+
+
+class Dump:
+    """A dump folder opened for reading; arrays load lazily, one layer of one epoch at a time."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        mpath = self.path / MANIFEST
+        if not self.path.is_dir():
+            raise DumpError(self.path, "dump folder does not exist")
+        if not mpath.is_file():
+            raise DumpError(mpath, "missing manifest (is this a dump folder?)")
+        try:
+            data = json.loads(mpath.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DumpError(mpath, f"corrupt JSON: {exc}") from None
+        self.manifest = Manifest.from_json(data, mpath)
+        self._open: dict[str, np.lib.npyio.NpzFile] = {}
+
+    @property
+    def layers(self) -> list[LayerInfo]:
+        return self.manifest.layers
+
+    @property
+    def epochs(self) -> list[EpochInfo]:
+        return self.manifest.epochs
+
+    def _npz(self, rel: str) -> np.lib.npyio.NpzFile:
+        if rel not in self._open:
+            fpath = self.path / rel
+            if not fpath.is_file():
+                raise DumpError(fpath, "array file listed in the manifest is missing")
+            try:
+                self._open[rel] = np.load(fpath, allow_pickle=False)
+            except (OSError, ValueError, zipfile.BadZipFile) as exc:
+                raise DumpError(fpath, f"corrupt array file: {exc}") from None
+        return self._open[rel]
+
+    def activations(self, epoch_index: int, layer: str | int) -> np.ndarray:
+        """Activations of one layer at one recorded epoch, shape (inputs, *output_shape)."""
+        index = layer if isinstance(layer, int) else self.manifest.layer_index(layer)
+        info = self.manifest.layers[index]
+        ep = self.manifest.epochs[epoch_index]
+        npz = self._npz(ep.activations)
+        key = array_key(index)
+        if key not in npz.files:
+            raise DumpError(self.path / ep.activations, f"layer {info.name}: no activations")
+        try:
+            arr = np.asarray(npz[key])
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            raise DumpError(self.path / ep.activations, f"layer {info.name}: {exc}") from None
+        expected = (int(self.manifest.inputs["count"]), *info.output_shape)
+        if arr.shape != expected:
+            raise DumpError(
+                self.path / ep.activations,
+                f"layer {info.name}: activations shape {arr.shape}, manifest says {expected}",
+            )
+        if not np.all(np.isfinite(arr)):
+            raise DumpError(
+                self.path / ep.activations,
+                f"layer {info.name}: NaN or Inf activations at epoch {ep.epoch}",
+            )
+        return arr
+
+    def weights(self, epoch_index: int, layer: str | int) -> list[np.ndarray]:
+        index = layer if isinstance(layer, int) else self.manifest.layer_index(layer)
+        ep = self.manifest.epochs[epoch_index]
+        if ep.weights is None:
+            return []
+        npz = self._npz(ep.weights)
+        prefix = array_key(index) + "_w"
+        keys = [k for k in npz.files if k.startswith(prefix)]
+        keys.sort(key=lambda k: int(k[len(prefix):]))
+        return [np.asarray(npz[k]) for k in keys]
+
+    def close(self) -> None:
+        for npz in self._open.values():
+            npz.close()
+        self._open.clear()
+
+
+class DumpWriter:
+    """Writes a dump into a temporary sibling folder and swaps it in only when complete,
+    so a failed or killed dump never damages an earlier one."""
+
+    def __init__(self, out: str | Path, dtype: str = "float32") -> None:
+        self.out = Path(out)
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=self.out.parent))
+        (self.tmp / "arrays").mkdir()
+        self.dtype = np.dtype(dtype)
+        self.epochs: list[EpochInfo] = []
+
+    def add_epoch(
+        self,
+        epoch: int,
+        activations: list[np.ndarray],
+        weights: list[list[np.ndarray]] | None = None,
+        source: str | None = None,
+        metrics: dict[str, float] | None = None,
+    ) -> EpochInfo:
+        act_rel = f"arrays/epoch_{epoch:04d}.activations.npz"
+        np.savez(
+            self.tmp / act_rel,
+            **{array_key(i): np.asarray(a, dtype=self.dtype) for i, a in enumerate(activations)},
+        )
+        w_rel = None
+        if weights is not None:
+            w_rel = f"arrays/epoch_{epoch:04d}.weights.npz"
+            arrays = {
+                f"{array_key(i)}_w{j}": np.asarray(w)
+                for i, ws in enumerate(weights)
+                for j, w in enumerate(ws)
+            }
+            np.savez(self.tmp / w_rel, **arrays)
+        clean = {k: float(v) for k, v in (metrics or {}).items() if math.isfinite(float(v))}
+        info = EpochInfo(epoch=epoch, activations=act_rel, weights=w_rel, source=source,
+                         metrics=clean)
+        self.epochs.append(info)
+        return info
+
+    def finish(self, model: dict[str, Any], layers: list[LayerInfo], inputs: dict[str, Any],
+               input_arrays: dict[str, np.ndarray] | None = None) -> Path:
+        if input_arrays:
+            np.savez(self.tmp / "arrays" / "inputs.npz", **input_arrays)
+        manifest = Manifest(model=model, layers=layers, epochs=self.epochs, inputs=inputs)
+        manifest.validate(self.tmp / MANIFEST)
+        (self.tmp / MANIFEST).write_text(json.dumps(manifest.to_json(), indent=1) + "\n",
+                                         encoding="utf-8")
+        old = None
+        if self.out.exists():
+            old = self.out.with_name(f".{self.out.name}.old-{os.getpid()}")
+            os.replace(self.out, old)
+        os.replace(self.tmp, self.out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return self.out
+
+    def abort(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)

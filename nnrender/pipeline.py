@@ -1,0 +1,151 @@
+"""The render job: config -> plan -> Blender scene -> frames -> video and still.
+
+Everything before ``build`` runs without bpy and fails fast on bad input, before any earlier
+output is touched; bpy is imported only once the plan exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nnrender.config.schema import SceneConfig
+from nnrender.errors import ConfigError, NNRenderError
+from nnrender.model.ir import Dump
+from nnrender.output.encode import encode_mp4, frame_name
+from nnrender.plan import ScenePlan, make_plan
+
+
+@dataclass
+class RenderRequest:
+    out_dir: Path
+    frames: str | None = None  # 'A-B': only these frames, no video
+    video: bool = True
+    still: int | None = None  # also render a still; 0 picks output.still_frame or the last
+    save_blend: Path | None = None
+    engine: str | None = None
+    progress: bool = True
+
+
+@dataclass
+class RenderResult:
+    plan: ScenePlan
+    frames_dir: Path | None = None
+    rendered: list[int] = field(default_factory=list)
+    video: Path | None = None
+    still: Path | None = None
+    seconds_per_frame: float = 0.0
+
+
+def resolve_dump(config: SceneConfig, base_dir: Path, source: str | Path) -> Path:
+    if not config.dump:
+        raise ConfigError(source, "dump: missing (the dump folder made by `nnrender dump`)")
+    path = Path(config.dump)
+    return path if path.is_absolute() else (base_dir / path)
+
+
+def parse_frames(text: str, last: int) -> tuple[int, int]:
+    """``A-B`` or ``A`` to an inclusive range inside 1..last."""
+    try:
+        parts = [int(p) for p in text.split("-", 1)]
+    except ValueError:
+        raise ConfigError("--frames", f"{text!r}: expected A-B, e.g. 1-48") from None
+    a, b = (parts[0], parts[-1])
+    if not 1 <= a <= b <= last:
+        raise ConfigError("--frames", f"{text}: the video has frames 1-{last}")
+    return a, b
+
+
+def plan_fingerprint(plan: ScenePlan, engine: str) -> str:
+    """Frames on disk are reused only when they come from the same plan and engine."""
+    h = hashlib.sha256()
+    h.update(json.dumps(plan.to_json(), sort_keys=True).encode())
+    h.update(plan.atlas.blocks.tobytes())
+    h.update(engine.encode())
+    return h.hexdigest()[:16]
+
+
+def _progress_bar(total: int, done: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=done, unit="frame", disable=not enabled, file=sys.stderr,
+                dynamic_ncols=True, desc="render")
+
+
+def run_render(config: SceneConfig, base_dir: Path, request: RenderRequest,
+               source: str | Path = "scene") -> RenderResult:
+    dump_path = resolve_dump(config, base_dir, source)
+    dump = Dump(dump_path)
+    engine = request.engine or config.render.engine
+    plan = make_plan(dump, config, source)
+    for msg in plan.warnings:
+        print(f"nnrender: warning: {msg}", file=sys.stderr)
+    last = plan.timeline.last_frame
+    first_frame, last_frame = (parse_frames(request.frames, last) if request.frames
+                               else (plan.timeline.first_frame, last))
+    still_frame = None
+    if request.still is not None:
+        still_frame = request.still or config.output.still_frame or last
+        if not 1 <= still_frame <= last:
+            raise ConfigError("--still", f"frame {still_frame} outside 1-{last}")
+    out = request.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    plan.save(out)
+
+    from nnrender.blender import build as bbuild  # heavy: Blender loads here
+    from nnrender.blender import render as brender
+
+    t0 = time.perf_counter()
+    built = bbuild.build(plan, engine)
+    build_s = time.perf_counter() - t0
+    if request.save_blend:
+        brender.save_blend(request.save_blend)
+    log = out / "blender.log"
+    result = RenderResult(plan)
+
+    if request.video:
+        frames_dir = out / "frames"
+        fingerprint = plan_fingerprint(plan, engine)
+        stamp = frames_dir / ".plan"
+        if frames_dir.is_dir() and (not stamp.is_file() or stamp.read_text() != fingerprint):
+            shutil.rmtree(frames_dir)  # frames of another plan: reusing them would mix scenes
+        frames_dir.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(fingerprint)
+        frames = list(range(first_frame, last_frame + 1))
+        already = sum((frames_dir / frame_name(f)).is_file() for f in frames)
+        bar = _progress_bar(len(frames), already, request.progress)
+        times: list[float] = []
+
+        def tick(frame: int, seconds: float) -> None:
+            if seconds > 0:
+                times.append(seconds)
+                bar.update(1)
+
+        try:
+            result.rendered = brender.render_frames(built, frames, frames_dir, log, tick)
+        finally:
+            bar.close()
+        result.frames_dir = frames_dir
+        result.seconds_per_frame = sum(times) / len(times) if times else 0.0
+        whole = (first_frame, last_frame) == (plan.timeline.first_frame, last)
+        if config.output.video and whole:
+            result.video = encode_mp4(frames_dir, first_frame, len(frames), config.render.fps,
+                                      out / f"{config.output.name}.mp4")
+    if still_frame is not None:
+        result.still = brender.render_to(built, still_frame, out / f"{config.output.name}.png",
+                                         log)
+    print(f"nnrender: built {plan.cell_count} cells in {build_s:.2f} s"
+          + (f", {result.seconds_per_frame:.2f} s/frame" if result.seconds_per_frame else ""),
+          file=sys.stderr)
+    return result
+
+
+def check_output_dir(path: Path) -> Path:
+    if path.exists() and not path.is_dir():
+        raise NNRenderError(path, "output path exists and is not a folder")
+    return path
