@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -17,6 +18,7 @@ from nnrender import __version__
 from nnrender.errors import EXIT_BAD_INPUT, NNRenderError
 
 ENGINES = ("cycles", "eevee", "workbench")
+_TF_NOISE = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} \d\d:)")
 
 
 def _add_render_options(p: argparse.ArgumentParser, presets: list[str]) -> None:
@@ -102,8 +104,14 @@ def _demo(args: argparse.Namespace) -> int:
     work = out / "model"
     cmd = [sys.executable, "-m", "nnrender.model.demo_train", str(work), "--epochs",
            str(args.epochs)]
-    proc = subprocess.run(cmd, env=os.environ.copy())  # TensorFlow stays in that process
-    if proc.returncode != 0:
+    # TensorFlow stays in that process; its C++ start-up chatter (absl/oneDNN info lines)
+    # is dropped, everything else it prints is passed on
+    proc = subprocess.Popen(cmd, env=os.environ.copy(), stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if not _TF_NOISE.match(line):
+            sys.stderr.write(line)
+    if proc.wait() != 0:
         return proc.returncode
     scene = Path(str(resources.files("nnrender").joinpath("scenes/demo.yaml")))
     layer = _cli_layer(args)

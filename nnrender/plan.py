@@ -178,9 +178,8 @@ class ScenePlan:
         return path
 
 
-def _layer_values(dump: Dump, index: int, epoch_ids: list[int], seed: int) -> np.ndarray:
-    values = [dump.activations(e, index).ravel() for e in epoch_ids]
-    flat = np.concatenate(values)
+def _layer_values(acts: list[np.ndarray], index: int, seed: int) -> np.ndarray:
+    flat = np.concatenate([a.ravel() for a in acts])
     if flat.size > NORM_SAMPLE:
         rng = np.random.default_rng(seed + index)
         flat = flat[rng.choice(flat.size, NORM_SAMPLE, replace=False)]
@@ -260,13 +259,14 @@ def make_plan(dump: Dump, config: SceneConfig, source: str | Path = "scene") -> 
 
     layers: list[LayerPlan] = []
     for i, block in enumerate(blocks):
+        # one layer at a time, all its epochs: read once, used for the range and the tiles
+        acts = [dump.activations(e, i) for e in epoch_ids]
         if block.role == "other":
             norm = (0.0, 1.0)
         else:
-            norm = normalisation(_layer_values(dump, i, epoch_ids, config.seed),
-                                 config.look.percentiles)
-        for slot, e in enumerate(epoch_ids):
-            act = dump.activations(e, i)[config.sample]
+            norm = normalisation(_layer_values(acts, i, config.seed), config.look.percentiles)
+        for slot, layer_act in enumerate(acts):
+            act = layer_act[config.sample]
             maps = _maps_of(act, block.role)
             maps = atlas_mod.downsample(maps, layout.factor[i])
             if block.role == "other":

@@ -78,7 +78,7 @@ def render_frames(
 def save_blend(path: Path) -> Path:
     """Save the scene with its generated atlas packed, so it opens anywhere."""
     for img in bpy.data.images:
-        if img.source == "GENERATED" or img.packed_file is None and not img.filepath:
+        if img.source in {"GENERATED", "FILE"} and img.packed_file is None:
             img.pack()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.blend")

@@ -1,0 +1,267 @@
+"""How long planning and building a scene take, and how much memory they need.
+
+The design promises that big networks stay cheap because feature maps are Geometry Nodes
+instances sampling one texture atlas (DESIGN.md, "Fast bpy"). This benchmark keeps that
+promise honest: it times ``make_plan`` and ``build`` for the demo-shaped network and for a
+synthetic network of 25,000 feature maps (goal: under 5 s and 2 GB), and it also times the
+evaluation of the built scene's depsgraph, because instancing is lazy and its real cost can
+hide there rather than in ``build``.
+
+Each case runs in its own subprocess (this script re-invoked with ``--case NAME``), so the
+peak RSS reported is that case's alone. Synthetic dumps are written by the parent process
+into a temporary folder, so dump writing never counts towards a case's memory or time.
+
+    python benchmarks/bench_build.py                     # all cases
+    python benchmarks/bench_build.py --cases demo wide25k-e1
+    python benchmarks/bench_build.py --demo-dump nnrender-demo/model/dump
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+GOAL_SECONDS = 5.0
+GOAL_MB = 2048.0
+WIDE_MAPS = 25_000
+WIDE_HW = 16
+DEMO_EPOCHS = 9  # the demo dumps epoch 0 (before training) and 8 trained epochs
+DEMO_INPUTS = 4  # the demo records 4 test digits
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    kind: str  # "demo" or "wide"
+    epochs: int
+    goal: bool  # checked against GOAL_SECONDS / GOAL_MB
+
+
+CASES = {
+    "demo": Case("demo", "demo", DEMO_EPOCHS, goal=False),
+    "wide25k-e1": Case("wide25k-e1", "wide", 1, goal=True),
+    "wide25k-e2": Case("wide25k-e2", "wide", 2, goal=True),
+}
+
+
+def peak_rss_mb() -> float:
+    """This process's RSS high-water mark in MiB (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# --------------------------------------------------------------------------- child side
+
+
+def run_case(dump_path: Path, engine: str, result_path: Path) -> None:
+    """Plan + build + depsgraph evaluation of one dump; writes the figures as JSON."""
+    from nnrender.runtime import isolate_home
+
+    isolate_home()
+    t0 = time.perf_counter()
+    import bpy  # noqa: F401  (imported here so the baseline includes Blender itself)
+
+    from nnrender.blender.build import build
+    from nnrender.config.load import load_config
+    from nnrender.model.ir import Dump
+    from nnrender.plan import make_plan
+
+    import_s = time.perf_counter() - t0
+    baseline = peak_rss_mb()
+
+    config, _ = load_config(None, {"dump": str(dump_path), "render": {"engine": engine}})
+    dump = Dump(dump_path)
+    t0 = time.perf_counter()
+    plan = make_plan(dump, config, "bench")
+    plan_s = time.perf_counter() - t0
+    dump.close()
+    after_plan = peak_rss_mb()
+
+    t0 = time.perf_counter()
+    built = build(plan, engine)
+    build_s = time.perf_counter() - t0
+    after_build = peak_rss_mb()
+
+    # the evaluated depsgraph as a renderer would see it: GN instances realised lazily
+    t0 = time.perf_counter()
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    layer_names = {obj.name for obj in built.layer_objects}
+    instances = sum(1 for inst in depsgraph.object_instances
+                    if inst.is_instance and inst.parent is not None
+                    and inst.parent.name in layer_names)  # text objects are instances too
+    depsgraph_s = time.perf_counter() - t0
+
+    # force the Geometry Nodes to run again (build's final frame_set already ran them once)
+    t0 = time.perf_counter()
+    for obj in built.layer_objects:
+        obj.update_tag()
+    depsgraph.update()
+    reeval_s = time.perf_counter() - t0
+    after_eval = peak_rss_mb()
+
+    lay = plan.atlas.layout
+    result = {
+        "cells": plan.cell_count,
+        "layers": len(plan.layers),
+        "epochs": len(plan.epochs),
+        "atlas": f"{lay.width}x{lay.height}",
+        "tile_factor": max(lay.factor),
+        "engine": engine,
+        "instances": instances,
+        "import_s": import_s,
+        "plan_s": plan_s,
+        "build_s": build_s,
+        "depsgraph_s": depsgraph_s,
+        "reeval_s": reeval_s,
+        "baseline_mb": baseline,
+        "plan_peak_mb": after_plan,
+        "build_peak_mb": after_build,
+        "peak_mb": after_eval,
+    }
+    result_path.write_text(json.dumps(result), encoding="utf-8")
+
+
+# -------------------------------------------------------------------------- parent side
+
+
+def write_dump(case: Case, folder: Path) -> tuple[Path, float]:
+    """The synthetic dump a case reads, and the seconds it took to write."""
+    from nnrender.model.synthetic import cnn_layers, wide_layers, write_synthetic
+
+    t0 = time.perf_counter()
+    if case.kind == "demo":
+        path = write_synthetic(folder / case.name, cnn_layers(), epochs=case.epochs,
+                               count=DEMO_INPUTS)
+    else:
+        path = write_synthetic(folder / case.name, wide_layers(WIDE_MAPS, hw=WIDE_HW),
+                               epochs=case.epochs, count=1)
+    return Path(path), time.perf_counter() - t0
+
+
+def spawn(case: Case, dump_path: Path, engine: str, work: Path,
+          timeout: float) -> dict[str, Any]:
+    """Run one case in a fresh interpreter; its figures, or an ``error`` entry."""
+    result_path = work / f"{case.name}.json"
+    log_path = work / f"{case.name}.log"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--case", case.name,
+           "--dump", str(dump_path), "--engine", engine, "--result", str(result_path)]
+    t0 = time.perf_counter()
+    with open(log_path, "wb") as log:
+        try:
+            proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=timeout,
+                                  check=False)
+        except subprocess.TimeoutExpired:
+            return {"error": f"timed out after {timeout:.0f} s"}
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0 or not result_path.is_file():
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-15:]
+        return {"error": f"exit code {proc.returncode}", "log": tail}
+    out = json.loads(result_path.read_text(encoding="utf-8"))
+    out["wall_s"] = wall
+    return out
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    head = ["case", "cells", "epochs", "atlas", "plan s", "build s", "depsgraph s",
+            "GN re-eval s", "peak RSS MB", "over bpy MB", "cell instances"]
+    lines = []
+    for r in rows:
+        if "error" in r:
+            lines.append([r["case"], "-", "-", "-", "-", "-", "-", "-", "-", "-", r["error"]])
+            continue
+        lines.append([
+            r["case"], f"{r['cells']:,}", str(r["epochs"]), r["atlas"], f"{r['plan_s']:.2f}",
+            f"{r['build_s']:.2f}", f"{r['depsgraph_s']:.2f}", f"{r['reeval_s']:.2f}",
+            f"{r['peak_mb']:.0f}", f"{r['peak_mb'] - r['baseline_mb']:.0f}",
+            f"{r['instances']:,}",
+        ])
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(head)]
+
+    def fmt(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
+    out = [fmt(head), "  ".join("-" * w for w in widths)]
+    out += [fmt(line) for line in lines]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES),
+                        help="which cases to run (default: all)")
+    parser.add_argument("--demo-dump", type=Path, default=None,
+                        help="a real demo dump folder to use instead of the synthetic one")
+    parser.add_argument("--engine", choices=["cycles", "eevee", "workbench"], default="cycles",
+                        help="engine the scene is built for (workbench builds a realised mesh)")
+    parser.add_argument("--timeout", type=float, default=600.0,
+                        help="seconds allowed per case (default 600)")
+    parser.add_argument("--json", action="store_true", help="also print the raw figures")
+    # internal: one case in this process
+    parser.add_argument("--case", choices=list(CASES), help=argparse.SUPPRESS)
+    parser.add_argument("--dump", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.case:
+        run_case(args.dump, args.engine, args.result)
+        return 0
+    from nnrender.model.ir import MANIFEST
+
+    if args.demo_dump is not None and not (args.demo_dump / MANIFEST).is_file():
+        parser.error(f"--demo-dump {args.demo_dump}: not a dump folder (no {MANIFEST})")
+
+    rows: list[dict[str, Any]] = []
+    work = Path(tempfile.mkdtemp(prefix="nnrender-bench-build-"))
+    try:
+        for name in args.cases:
+            case = CASES[name]
+            label = case.name
+            if case.kind == "demo" and args.demo_dump is not None:
+                dump_path, dump_s = args.demo_dump.resolve(), 0.0
+                label = "demo (real dump)"
+            else:
+                dump_path, dump_s = write_dump(case, work)
+            print(f"{label}: dump ready ({dump_s:.1f} s to write), planning + building ...",
+                  file=sys.stderr, flush=True)
+            row = spawn(case, dump_path, args.engine, work, args.timeout)
+            row["case"] = label
+            row["goal"] = case.goal
+            if "error" in row:
+                print(f"{label}: FAILED, {row['error']}", file=sys.stderr)
+                for line in row.get("log", []):
+                    print(f"    {line}", file=sys.stderr)
+            if case.kind != "demo" or args.demo_dump is None:
+                shutil.rmtree(dump_path, ignore_errors=True)
+            rows.append(row)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"\nnnrender build benchmark (engine {args.engine}; peak RSS = ru_maxrss of the case's "
+          "own process; 'over bpy' = peak minus RSS right after importing bpy)")
+    print(table(rows))
+    ok = [r for r in rows if "error" not in r]
+    if ok:
+        print(f"bpy import: {ok[0]['import_s']:.2f} s, {ok[0]['baseline_mb']:.0f} MB RSS")
+    for r in rows:
+        if not r.get("goal") or "error" in r:
+            continue
+        total = r["plan_s"] + r["build_s"] + r["depsgraph_s"]
+        verdict = "PASS" if total < GOAL_SECONDS and r["peak_mb"] < GOAL_MB else "MISS"
+        print(f"goal {r['case']}: plan+build+depsgraph {total:.2f} s (< {GOAL_SECONDS:.0f} s), "
+              f"peak {r['peak_mb']:.0f} MB (< {GOAL_MB:.0f} MB): {verdict}")
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    return 1 if any("error" in r for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

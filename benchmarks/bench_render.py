@@ -1,0 +1,207 @@
+"""Seconds per frame for each render engine on the demo-shaped network.
+
+Render time dominates every nnrender job, and it differs by an order of magnitude between
+engines (and, on this machine, Eevee runs on software GL). This benchmark gives the numbers
+a user needs to pick an engine and a quality preset: for Cycles, Eevee and Workbench it
+builds the demo-shaped synthetic network (``cnn_layers()``, 9 epochs) at one small fixed
+resolution and renders a few frames spread over the timeline. The first frame is reported on
+its own, because it pays for scene sync and (Eevee) shader compilation; the rest give the
+steady-state seconds per frame with persistent data on, as in a real animation.
+
+Each engine runs in its own subprocess (this script re-invoked with ``--engine-run NAME``)
+with a timeout, so a slow or crashing engine never takes the others down.
+
+    python benchmarks/bench_render.py
+    python benchmarks/bench_render.py --engines cycles workbench --resolution 640x360
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ENGINES = ("cycles", "eevee", "workbench")
+DEMO_EPOCHS = 9
+DEMO_INPUTS = 4
+
+
+def peak_rss_mb() -> float:
+    """This process's RSS high-water mark in MiB (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def resolution(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected WIDTHxHEIGHT, e.g. 320x180") from None
+    if w < 16 or h < 16:
+        raise argparse.ArgumentTypeError("width and height must be at least 16")
+    return w, h
+
+
+# --------------------------------------------------------------------------- child side
+
+
+def run_engine(engine: str, dump_path: Path, size: tuple[int, int], samples: int,
+               frames: int, out_dir: Path, result_path: Path) -> None:
+    """Build for ``engine`` and render ``frames`` frames; figures go to ``result_path`` after
+    every frame, so a run killed by the timeout still reports what it finished."""
+    from nnrender.runtime import isolate_home
+
+    isolate_home()
+    from nnrender.blender.build import build
+    from nnrender.blender.render import render_to
+    from nnrender.config.load import load_config
+    from nnrender.model.ir import Dump
+    from nnrender.plan import make_plan
+
+    overrides = {"dump": str(dump_path),
+                 "render": {"engine": engine, "resolution": list(size), "samples": samples,
+                            "denoise": "off"}}
+    config, _ = load_config(None, overrides)
+    plan = make_plan(Dump(dump_path), config, "bench")
+    t0 = time.perf_counter()
+    built = build(plan, engine)
+    result: dict[str, Any] = {"build_s": time.perf_counter() - t0, "cells": plan.cell_count,
+                              "frames": [], "times": []}
+    first, last = plan.timeline.first_frame, plan.timeline.last_frame
+    # spread over the timeline so epoch blends (and the orbiting camera) really change
+    picks = sorted({round(first + (last - first) * i / max(1, frames - 1))
+                    for i in range(frames)})
+    log = out_dir / "blender.log"
+    for frame in picks:
+        t0 = time.perf_counter()
+        render_to(built, frame, out_dir / f"frame_{frame:04d}.png", log)
+        result["times"].append(time.perf_counter() - t0)
+        result["frames"].append(frame)
+        result["peak_mb"] = peak_rss_mb()
+        result_path.write_text(json.dumps(result), encoding="utf-8")
+
+
+# -------------------------------------------------------------------------- parent side
+
+
+def spawn(engine: str, dump_path: Path, size: tuple[int, int], samples: int, frames: int,
+          work: Path, timeout: float) -> dict[str, Any]:
+    out_dir = work / engine
+    out_dir.mkdir()
+    result_path = work / f"{engine}.json"
+    log_path = work / f"{engine}.log"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--engine-run", engine,
+           "--dump", str(dump_path), "--resolution", f"{size[0]}x{size[1]}",
+           "--samples", str(samples), "--frames", str(frames), "--out", str(out_dir),
+           "--result", str(result_path)]
+    error = None
+    with open(log_path, "wb") as log:
+        try:
+            proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=timeout,
+                                  check=False)
+            if proc.returncode != 0:
+                error = f"exit code {proc.returncode}"
+        except subprocess.TimeoutExpired:
+            error = f"timed out after {timeout:.0f} s"
+    result: dict[str, Any] = {}
+    if result_path.is_file():
+        result = json.loads(result_path.read_text(encoding="utf-8"))
+    if error:
+        result["error"] = error
+        result["log"] = log_path.read_text(errors="replace").strip().splitlines()[-15:]
+    return result
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    head = ["engine", "resolution", "samples", "build s", "first-frame s", "mean s/frame rest",
+            "frames", "peak RSS MB", "note"]
+    lines = []
+    for r in rows:
+        times = r.get("times", [])
+        rest = times[1:]
+        lines.append([
+            r["engine"], r["resolution"], str(r["samples"]),
+            f"{r['build_s']:.2f}" if "build_s" in r else "-",
+            f"{times[0]:.2f}" if times else "-",
+            f"{sum(rest) / len(rest):.2f}" if rest else "-",
+            str(len(times)),
+            f"{r['peak_mb']:.0f}" if "peak_mb" in r else "-",
+            r.get("error", ""),
+        ])
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(head)]
+
+    def fmt(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i in (0, len(cells) - 1) else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+
+    out = [fmt(head), "  ".join("-" * w for w in widths)]
+    out += [fmt(line) for line in lines]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES),
+                        help="engines to time (default: all three)")
+    parser.add_argument("--resolution", type=resolution, default=(320, 180),
+                        help="WIDTHxHEIGHT (default 320x180)")
+    parser.add_argument("--samples", type=int, default=16,
+                        help="render samples (Cycles spp, Eevee TAA samples; default 16)")
+    parser.add_argument("--frames", type=int, default=4,
+                        help="frames per engine, the first reported separately (default 4)")
+    parser.add_argument("--timeout", type=float, default=300.0,
+                        help="seconds allowed per engine, build included (default 300)")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="copy the rendered frames and logs here instead of deleting them")
+    # internal: one engine in this process
+    parser.add_argument("--engine-run", choices=ENGINES, help=argparse.SUPPRESS)
+    parser.add_argument("--dump", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.frames < 1:
+        parser.error("--frames must be at least 1")
+
+    if args.engine_run:
+        run_engine(args.engine_run, args.dump, args.resolution, args.samples, args.frames,
+                   args.out, args.result)
+        return 0
+
+    from nnrender.model.synthetic import cnn_layers, write_synthetic
+
+    size = args.resolution
+    rows: list[dict[str, Any]] = []
+    work = Path(tempfile.mkdtemp(prefix="nnrender-bench-render-"))
+    try:
+        dump_path = Path(write_synthetic(work / "dump", cnn_layers(), epochs=DEMO_EPOCHS,
+                                         count=DEMO_INPUTS))
+        for engine in args.engines:
+            print(f"{engine}: rendering {args.frames} frames at {size[0]}x{size[1]} ...",
+                  file=sys.stderr, flush=True)
+            row = spawn(engine, dump_path, size, args.samples, args.frames, work, args.timeout)
+            row.update(engine=engine, resolution=f"{size[0]}x{size[1]}", samples=args.samples)
+            if "error" in row:
+                print(f"{engine}: {row['error']}", file=sys.stderr)
+                for line in row.get("log", []):
+                    print(f"    {line}", file=sys.stderr)
+            rows.append(row)
+        if args.keep is not None:
+            shutil.copytree(work, args.keep, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("dump"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"\nnnrender render benchmark (demo-shaped synthetic network, {DEMO_EPOCHS} epochs; "
+          "persistent data on; denoising off; first frame includes sync/shader compilation)")
+    print(table(rows))
+    return 1 if any("error" in r for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Options and process isolation for the whole test tree.
+
+``pytest_addoption`` must live here (the first conftest pytest loads for ``pytest``,
+``pytest tests`` and ``pytest tests/render`` alike).
+
+TensorFlow and a rendering Blender segfault when they share a process (their thread pools
+collide), and the design keeps them apart in production too (the dump on disk is the
+contract). So when one session selects both TensorFlow tests and Blender tests, the
+TensorFlow tests run in one child pytest process and each reports its own outcome here.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+_CHILD = "NNRENDER_TESTS_TF_CHILD"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--regen-refs", action="store_true", default=False,
+                     help="rewrite tests/render/refs/*.png from new renders instead of "
+                          "comparing against them")
+
+
+class _ChildOutcome(Exception):
+    pass
+
+
+class _ChildRun:
+    """Runs the given node ids once in a child pytest and keeps each one's outcome."""
+
+    def __init__(self, config: pytest.Config, nodeids: list[str]) -> None:
+        self.config = config
+        self.nodeids = nodeids
+        self.results: dict[str, tuple[str, str]] | None = None
+        self.output = ""
+
+    def result(self, nodeid: str) -> tuple[str, str]:
+        if self.results is None:
+            self._run()
+        assert self.results is not None
+        return self.results.get(nodeid, ("failed", "no result from the child pytest:\n"
+                                         + self.output[-3000:]))
+
+    def _run(self) -> None:
+        root = Path(str(self.config.rootpath))
+        with tempfile.TemporaryDirectory() as tmp:
+            xml = Path(tmp) / "tf.xml"
+            cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                   f"--junitxml={xml}", "-o", "junit_family=xunit2", *self.nodeids]
+            env = dict(os.environ, **{_CHILD: "1"})
+            proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
+            self.output = proc.stdout + proc.stderr
+            self.results = {}
+            if xml.is_file():
+                for case in ET.parse(xml).iter("testcase"):
+                    module = case.get("classname", "").replace(".", "/") + ".py"
+                    nodeid = f"{module}::{case.get('name')}"
+                    outcome, text = "passed", ""
+                    for kind in ("failure", "error", "skipped"):
+                        node = case.find(kind)
+                        if node is not None:
+                            outcome = "skipped" if kind == "skipped" else "failed"
+                            text = (node.get("message") or "") + "\n" + (node.text or "")
+                            break
+                    self.results[nodeid] = (outcome, text)
+
+
+class _ChildItem(pytest.Item):
+    """Stands in for a TensorFlow test that ran in the child process."""
+
+    def __init__(self, *, run: _ChildRun, original: pytest.Item, **kw) -> None:
+        super().__init__(**kw)
+        self.run = run
+        self.original_nodeid = original.nodeid
+        self.own_markers = list(original.own_markers)
+
+    def runtest(self) -> None:
+        outcome, text = self.run.result(self.original_nodeid)
+        if outcome == "skipped":
+            pytest.skip(text.strip().splitlines()[0] if text.strip() else "skipped")
+        if outcome == "failed":
+            raise _ChildOutcome(text)
+
+    def repr_failure(self, excinfo, style=None):  # noqa: ANN001
+        if isinstance(excinfo.value, _ChildOutcome):
+            return f"(ran in a separate TensorFlow process)\n{excinfo.value}"
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):  # noqa: ANN201
+        return self.path, None, self.name
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get(_CHILD):
+        return
+    tf_items = [i for i in items if i.get_closest_marker("tf")]
+    uses_blender = any(i.get_closest_marker("render") or i.get_closest_marker("blender")
+                       for i in items)
+    if not tf_items or not uses_blender:
+        return
+    run = _ChildRun(config, [i.nodeid for i in tf_items])
+    swapped = {id(i): _ChildItem.from_parent(i.parent, name=i.name, run=run, original=i)
+               for i in tf_items}
+    items[:] = [swapped.get(id(i), i) for i in items]

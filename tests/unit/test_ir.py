@@ -1,0 +1,99 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from nnrender.errors import DumpError
+from nnrender.model.ir import MANIFEST, Dump, DumpWriter, LayerInfo, Manifest
+from nnrender.model.synthetic import activation, cnn_layers, write_synthetic
+
+
+def test_manifest_round_trip(dump_path):
+    d = Dump(dump_path)
+    layers = cnn_layers()
+    assert [layer.name for layer in d.layers] == [layer.name for layer in layers]
+    assert [layer.output_shape for layer in d.layers] == [layer.output_shape for layer in layers]
+    assert d.layers[1].inbound == ["input"]
+    assert [ep.epoch for ep in d.epochs] == [0, 1, 2, 3]
+    data = json.loads((dump_path / MANIFEST).read_text())
+    again = Manifest.from_json(data, "x")
+    assert again.to_json() == d.manifest.to_json()
+    assert data["schema_version"] == 1 and data["format"] == "nnrender-dump"
+
+
+def test_activations_equal_what_was_written(dump_path):
+    d = Dump(dump_path)
+    for i, layer in enumerate(d.layers):
+        for e in (0, 3):
+            expected = activation(layer.output_shape, 3, e, 0 + i)
+            np.testing.assert_array_equal(d.activations(e, layer.name), expected)
+    assert d.activations(1, "conv1").shape == (3, 8, 8, 16)
+
+
+def test_manifest_alone_lays_out_the_network(dump_path):
+    """The JSON must be enough for the layout: shapes and roles, no arrays opened."""
+    data = json.loads((dump_path / MANIFEST).read_text())
+    roles = [LayerInfo(**layer).role for layer in data["layers"]]
+    assert roles == ["maps"] * 5 + ["vector"] * 3
+
+
+def test_missing_and_corrupt(tmp_path, dump_path):
+    with pytest.raises(DumpError, match="does not exist"):
+        Dump(tmp_path / "nope")
+    bad = tmp_path / "bad"
+    shutil.copytree(dump_path, bad)
+    (bad / MANIFEST).write_text("{not json")
+    with pytest.raises(DumpError) as exc:
+        Dump(bad)
+    assert str(bad / MANIFEST) in exc.value.line() and "\n" not in exc.value.line()
+    (bad / MANIFEST).write_text(json.dumps({"format": "nnrender-dump", "schema_version": 99}))
+    with pytest.raises(DumpError, match="schema_version 99"):
+        Dump(bad)
+
+
+def test_truncated_array_file_names_file(tmp_path, dump_path):
+    bad = tmp_path / "trunc"
+    shutil.copytree(dump_path, bad)
+    target = bad / "arrays" / "epoch_0001.activations.npz"
+    target.write_bytes(target.read_bytes()[:100])
+    d = Dump(bad)
+    with pytest.raises(DumpError) as exc:
+        d.activations(1, "conv1")
+    assert "epoch_0001.activations.npz" in exc.value.line()
+
+
+def test_nan_activations_name_layer(tmp_path):
+    layers = cnn_layers()
+    writer = DumpWriter(tmp_path / "nan")
+    acts = [activation(layer.output_shape, 1, 0, i) for i, layer in enumerate(layers)]
+    acts[3][0, 0, 0, 0] = np.nan
+    writer.add_epoch(0, acts)
+    path = writer.finish({"name": "m"}, layers, {"count": 1})
+    with pytest.raises(DumpError, match="layer conv2: NaN or Inf"):
+        Dump(path).activations(0, "conv2")
+
+
+def test_failed_write_keeps_earlier_dump(tmp_path):
+    out = write_synthetic(tmp_path / "d", cnn_layers(), epochs=2)
+    before = (out / MANIFEST).read_text()
+    writer = DumpWriter(out)
+    writer.add_epoch(0, [np.zeros(3)])
+    with pytest.raises(DumpError):  # inbound refers to an unknown layer: invalid manifest
+        writer.finish({"name": "m"}, [LayerInfo("a", "Dense", [3], inbound=["zzz"])],
+                      {"count": 1})
+    writer.abort()
+    assert (out / MANIFEST).read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+
+
+def test_rewrite_replaces_dump(tmp_path):
+    out = write_synthetic(tmp_path / "d", cnn_layers(), epochs=2)
+    write_synthetic(out, cnn_layers(), epochs=3)
+    assert len(Dump(out).epochs) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+
+
+def test_float16_storage(tmp_path):
+    out = write_synthetic(tmp_path / "h", cnn_layers(), epochs=1, dtype="float16")
+    assert Dump(out).activations(0, "conv1").dtype == np.float16
