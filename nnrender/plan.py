@@ -330,7 +330,9 @@ def make_plan(dump: Dump, config: SceneConfig, source: str | Path = "scene") -> 
                                                                   replace=False)]
         points = np.concatenate([points, all_lo[None], all_hi[None]])
     cam = config.camera
-    az0, az1 = cam.azimuth - cam.orbit / 2, cam.azimuth + cam.orbit / 2
+    # the orbit ends on the more frontal side: the last frame (the trained network, and
+    # the default still) is the most readable view
+    az0, az1 = cam.azimuth + cam.orbit / 2, cam.azimuth - cam.orbit / 2
     w, h = rcfg.resolution
     target, distance = frame_points(points, list(np.linspace(az0, az1, 5)), cam.elevation,
                                     cam.lens, w, h, cam.margin)
