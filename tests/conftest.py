@@ -15,10 +15,21 @@ import os
 import subprocess
 import sys
 import tempfile
+import warnings
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
+from nnrender.runtime import isolate_home
+
+isolate_home()  # before anything imports bpy or keras: they write caches into $HOME
+
+import pytest  # noqa: E402
+
+from nnrender.config.load import load_config  # noqa: E402
+from nnrender.model.ir import Dump  # noqa: E402
+from nnrender.model.synthetic import cnn_layers, write_synthetic  # noqa: E402
+from nnrender.plan import ScenePlan, make_plan  # noqa: E402
 
 _CHILD = "NNRENDER_TESTS_TF_CHILD"
 
@@ -110,3 +121,77 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     swapped = {id(i): _ChildItem.from_parent(i.parent, name=i.name, run=run, original=i)
                for i in tf_items}
     items[:] = [swapped.get(id(i), i) for i in items]
+
+
+# --------------------------------------------------------------------------- Blender fixtures
+# Shared by tests/blender and tests/render; bpy is imported only when a scene is built, so the
+# pure tests never load it.
+
+
+class SceneCache:
+    """The BuiltScene last built per (plan, engine), valid while Blender still holds it.
+
+    ``build`` resets Blender (read_factory_settings), so a scene another test replaced is
+    rebuilt rather than reused."""
+
+    def __init__(self) -> None:
+        self._key: tuple[int, str] | None = None
+        self._built = None
+
+    def _alive(self) -> bool:
+        if self._built is None:
+            return False
+        import bpy
+
+        try:
+            return self._built.scene == bpy.context.scene
+        except ReferenceError:
+            return False
+
+    def get(self, plan: ScenePlan, engine: str):  # noqa: ANN201 - BuiltScene, bpy is lazy
+        from nnrender.blender.build import build
+
+        key = (id(plan), engine)
+        if self._key != key or not self._alive():
+            self._built = build(plan, engine)
+            self._key = key
+        return self._built
+
+    def forget(self) -> None:
+        self._key = self._built = None
+
+
+_SCENES = SceneCache()
+
+
+@pytest.fixture(scope="session")
+def scenes() -> SceneCache:
+    return _SCENES
+
+
+@pytest.fixture(scope="session")
+def synthetic_dump(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CNN-shaped dump with 3 recorded epochs (0, 1, 2), made with numpy only."""
+    return write_synthetic(tmp_path_factory.mktemp("dump") / "dump", cnn_layers(), epochs=3)
+
+
+def tiny_plan_factory(dump: Path, samples: int) -> Callable[..., ScenePlan]:
+    """Plans of ``dump`` at 96x54 and ``samples`` samples; config sections as a dict and/or
+    keyword arguments are merged over that."""
+
+    def make(overrides: dict | None = None, **sections: dict) -> ScenePlan:
+        layer: dict = {"render": {"resolution": [96, 54], "samples": samples, "denoise": "off"}}
+        for key, value in {**(overrides or {}), **sections}.items():
+            both = isinstance(value, dict) and isinstance(layer.get(key), dict)
+            layer[key] = {**layer[key], **value} if both else value
+        config, _ = load_config(None, layer)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return make_plan(Dump(dump), config)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def plan_factory(synthetic_dump: Path) -> Callable[[int], Callable[..., ScenePlan]]:
+    return lambda samples: tiny_plan_factory(synthetic_dump, samples)

@@ -7,76 +7,19 @@ reference images instead of comparing against them.
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
-from nnrender.runtime import isolate_home
+import numpy as np
+import pytest
+from PIL import Image
 
-isolate_home()
-
-import bpy  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from nnrender.blender.build import BuiltScene, build  # noqa: E402
-from nnrender.config.load import load_config  # noqa: E402
-from nnrender.model.ir import Dump  # noqa: E402
-from nnrender.model.synthetic import cnn_layers, write_synthetic  # noqa: E402
-from nnrender.plan import ScenePlan, make_plan  # noqa: E402
+from nnrender.plan import ScenePlan
 
 
 @pytest.fixture(scope="session")
 def regen_refs(request: pytest.FixtureRequest) -> bool:
     flag = bool(request.config.getoption("--regen-refs", default=False))
     return flag or os.environ.get("NNRENDER_REGEN_REFS", "") not in ("", "0")
-
-
-def _tiny_plan(dump: Path, **overrides: dict) -> ScenePlan:
-    layer: dict = {"render": {"resolution": [96, 54], "samples": 4, "denoise": "off"}}
-    for key, value in overrides.items():
-        layer[key] = {**layer.get(key, {}), **value}
-    config, _ = load_config(None, layer)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return make_plan(Dump(dump), config)
-
-
-class SceneCache:
-    """The BuiltScene last built per (plan, engine), valid while Blender still holds it."""
-
-    def __init__(self) -> None:
-        self._key: tuple[int, str] | None = None
-        self._built: BuiltScene | None = None
-
-    def _alive(self) -> bool:
-        if self._built is None:
-            return False
-        try:
-            return self._built.scene == bpy.context.scene
-        except ReferenceError:
-            return False
-
-    def get(self, plan: ScenePlan, engine: str) -> BuiltScene:
-        key = (id(plan), engine)
-        if self._key != key or not self._alive():
-            self._built = build(plan, engine)
-            self._key = key
-        return self._built
-
-
-_CACHE = SceneCache()
-
-
-@pytest.fixture(scope="session")
-def scenes() -> SceneCache:
-    return _CACHE
-
-
-@pytest.fixture(scope="session")
-def synthetic_dump(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A CNN-shaped dump with 3 recorded epochs (0, 1, 2), made with numpy only."""
-    return write_synthetic(tmp_path_factory.mktemp("dump") / "dump", cnn_layers(), epochs=3)
 
 
 class Images:
@@ -116,6 +59,6 @@ def images() -> type[Images]:
 
 
 @pytest.fixture(scope="session")
-def tiny_plan(synthetic_dump: Path):
+def tiny_plan(plan_factory):
     """Factory: a plan of the synthetic dump at 96x54, 4 samples, with config overrides."""
-    return lambda **overrides: _tiny_plan(synthetic_dump, **overrides)
+    return plan_factory(4)
