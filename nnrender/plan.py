@@ -21,7 +21,7 @@ from nnrender.config.schema import SceneConfig
 from nnrender.errors import ConfigError, DumpError
 from nnrender.layout import atlas as atlas_mod
 from nnrender.layout.camera import frame_points
-from nnrender.layout.network import LayerBlock, arrange
+from nnrender.layout.network import LayerBlock, arrange, stored_shape
 from nnrender.model.ir import Dump
 from nnrender.timeline.epochs import EpochTimeline
 
@@ -204,8 +204,10 @@ def _maps_of(act: np.ndarray, role: str) -> np.ndarray:
     return np.full((1, 1, 1), float(np.mean(act)))
 
 
-def _label_text(block: LayerBlock) -> str:
+def _label_text(block: LayerBlock, total: int) -> str:
     shape = "×".join(str(d) for d in block.shape)
+    if block.role != "other" and block.count < total:
+        shape += f" ({block.count} shown)"
     return f"{block.name}\n{shape}"
 
 
@@ -241,9 +243,9 @@ def make_plan(dump: Dump, config: SceneConfig, source: str | Path = "scene") -> 
     messages: list[str] = []
     blocks = arrange(manifest.layers)
     shapes = []
-    for block in blocks:
+    for layer, block in zip(manifest.layers, blocks, strict=True):
         if block.role == "maps":
-            h, w, c = block.shape
+            h, w, c = stored_shape(layer)
             shapes.append((c, h, w))
         else:
             shapes.append((block.count, 1, 1))
@@ -288,11 +290,11 @@ def make_plan(dump: Dump, config: SceneConfig, source: str | Path = "scene") -> 
     label_size = config.labels.scale * float(np.clip(0.13 * wall, 0.12, 3.0))
     labels = []
     if config.labels.show:
-        for block in blocks:
+        for layer, block in zip(manifest.layers, blocks, strict=True):
             lo, hi = block.bounds()
             pos = ((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, hi[2] + 0.5 * label_size)
-            labels.append(Label(_label_text(block), tuple(float(v) for v in pos),
-                                label_size, block.name))
+            text = _label_text(block, int(layer.output_shape[-1]))
+            labels.append(Label(text, tuple(float(v) for v in pos), label_size, block.name))
 
     rcfg = config.render
     timeline = EpochTimeline.from_seconds(len(epoch_ids), rcfg.fps, config.timeline.hold,

@@ -65,11 +65,23 @@ def _grid(n: int, cols: int, cell_w: float, cell_h: float, gap: float) -> np.nda
     return np.stack([np.zeros(n), y, z], axis=1)
 
 
+def shown_count(layer: LayerInfo) -> int:
+    """Cells drawn: every channel, or the ones the dump kept (``channels``)."""
+    kept = getattr(layer, "channels", None)
+    return len(kept) if kept else int(layer.output_shape[-1])
+
+
+def stored_shape(layer: LayerInfo) -> list[int]:
+    """Shape of the arrays on disk: the output shape unless the dump reduced it."""
+    return list(getattr(layer, "stored_shape", None) or layer.output_shape)
+
+
 def layer_block(layer: LayerInfo, min_side: float = 0.0) -> LayerBlock:
     """Cells of one layer centred on the origin; maps are at least ``min_side`` tall."""
     role = layer.role
     if role == "maps":
-        h, w, c = layer.output_shape
+        h, w, _ = layer.output_shape
+        c = shown_count(layer)
         sw, sh = map_side(h, w)
         grow = max(1.0, min_side / max(sw, sh))
         sw, sh = sw * grow, sh * grow
@@ -79,7 +91,7 @@ def layer_block(layer: LayerInfo, min_side: float = 0.0) -> LayerBlock:
         centers = _grid(c, cols, sw, sh, gap)
         sizes = np.tile([thick, sw, sh], (c, 1))
     elif role == "vector":
-        (n,) = layer.output_shape
+        n = shown_count(layer)
         cols = 1 if n <= 16 else grid_shape(n)[0]
         centers = _grid(n, cols, NEURON, NEURON, NEURON_GAP)
         sizes = np.tile([NEURON, NEURON, NEURON], (n, 1))
