@@ -28,7 +28,13 @@ MANIFEST = "manifest.json"
 
 @dataclass
 class LayerInfo:
-    """One layer as the layout needs it; ``output_shape`` excludes the batch axis."""
+    """One layer as the layout needs it; ``output_shape`` excludes the batch axis.
+
+    A dump written with storage options (``max_maps``, ``max_side``) keeps reduced arrays:
+    ``stored_shape`` is then their shape on disk (batch excluded; same rank as
+    ``output_shape``) and ``channels`` the original indices of the kept channels (last axis).
+    Both are None when the arrays are stored whole, so older manifests load unchanged.
+    """
 
     name: str
     type: str
@@ -36,11 +42,18 @@ class LayerInfo:
     params: int = 0
     inbound: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    stored_shape: list[int] | None = None
+    channels: list[int] | None = None
 
     @property
     def role(self) -> str:
         """How the layer is drawn: ``maps`` (H, W, C), ``vector`` (N,) or ``other``."""
         return shape_role(self.output_shape)
+
+    @property
+    def array_shape(self) -> list[int]:
+        """Shape of the stored activations per input: ``stored_shape`` when reduced."""
+        return list(self.stored_shape) if self.stored_shape is not None else self.output_shape
 
 
 @dataclass
@@ -108,6 +121,7 @@ class Manifest:
                 raise DumpError(
                     source, f"layer {layer.name}: output_shape {layer.output_shape} is not positive"
                 )
+            _validate_storage(layer, source)
             for parent in layer.inbound:
                 if parent not in known:
                     raise DumpError(
@@ -127,6 +141,30 @@ class Manifest:
             if layer.name == name:
                 return i
         raise KeyError(name)
+
+
+def _validate_storage(layer: LayerInfo, source: str | Path) -> None:
+    """``stored_shape`` and ``channels`` must describe a reduction of ``output_shape``."""
+    stored = layer.stored_shape
+    if stored is not None:
+        if (not isinstance(stored, list) or len(stored) != len(layer.output_shape)
+                or any((not isinstance(d, int)) or d <= 0 for d in stored)
+                or any(s > o for s, o in zip(stored, layer.output_shape, strict=True))):
+            raise DumpError(
+                source, f"layer {layer.name}: stored_shape {stored} does not fit "
+                f"output_shape {layer.output_shape}"
+            )
+    chans = layer.channels
+    if chans is not None:
+        last = (stored or layer.output_shape or [0])[-1]
+        if (not isinstance(chans, list) or len(chans) != last or not layer.output_shape
+                or any((not isinstance(c, int)) or not 0 <= c < layer.output_shape[-1]
+                       for c in chans)
+                or chans != sorted(set(chans))):
+            raise DumpError(
+                source, f"layer {layer.name}: channels must be {last} increasing indices "
+                f"below {layer.output_shape[-1] if layer.output_shape else 0}"
+            )
 
 
 def shape_role(shape: list[int] | tuple[int, ...]) -> str:
@@ -178,7 +216,8 @@ class Dump:
         return self._open[rel]
 
     def activations(self, epoch_index: int, layer: str | int) -> np.ndarray:
-        """Activations of one layer at one recorded epoch, shape (inputs, *output_shape)."""
+        """Activations of one layer at one recorded epoch, shape (inputs, *array_shape):
+        ``output_shape``, or ``stored_shape`` when the dump keeps reduced maps."""
         index = layer if isinstance(layer, int) else self.manifest.layer_index(layer)
         info = self.manifest.layers[index]
         ep = self.manifest.epochs[epoch_index]
@@ -190,7 +229,7 @@ class Dump:
             arr = np.asarray(npz[key])
         except (OSError, ValueError, zipfile.BadZipFile) as exc:
             raise DumpError(self.path / ep.activations, f"layer {info.name}: {exc}") from None
-        expected = (int(self.manifest.inputs["count"]), *info.output_shape)
+        expected = (int(self.manifest.inputs["count"]), *info.array_shape)
         if arr.shape != expected:
             raise DumpError(
                 self.path / ep.activations,
@@ -224,12 +263,17 @@ class DumpWriter:
     """Writes a dump into a temporary sibling folder and swaps it in only when complete,
     so a failed or killed dump never damages an earlier one."""
 
-    def __init__(self, out: str | Path, dtype: str = "float32") -> None:
+    def __init__(self, out: str | Path, dtype: str = "float32", *,
+                 weights_dtype: str | None = None, compress: bool = False) -> None:
+        """``weights_dtype`` casts float weights (None keeps them as given); ``compress``
+        zips the .npz members (smaller dumps, still read one array at a time)."""
         self.out = Path(out)
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=self.out.parent))
         (self.tmp / "arrays").mkdir()
         self.dtype = np.dtype(dtype)
+        self.weights_dtype = np.dtype(weights_dtype) if weights_dtype is not None else None
+        self._save = np.savez_compressed if compress else np.savez
         self.epochs: list[EpochInfo] = []
 
     def add_epoch(
@@ -241,7 +285,7 @@ class DumpWriter:
         metrics: dict[str, float] | None = None,
     ) -> EpochInfo:
         act_rel = f"arrays/epoch_{epoch:04d}.activations.npz"
-        np.savez(
+        self._save(
             self.tmp / act_rel,
             **{array_key(i): np.asarray(a, dtype=self.dtype) for i, a in enumerate(activations)},
         )
@@ -249,16 +293,23 @@ class DumpWriter:
         if weights is not None:
             w_rel = f"arrays/epoch_{epoch:04d}.weights.npz"
             arrays = {
-                f"{array_key(i)}_w{j}": np.asarray(w)
+                f"{array_key(i)}_w{j}": self._weight(w)
                 for i, ws in enumerate(weights)
                 for j, w in enumerate(ws)
             }
-            np.savez(self.tmp / w_rel, **arrays)
+            self._save(self.tmp / w_rel, **arrays)
         clean = {k: float(v) for k, v in (metrics or {}).items() if math.isfinite(float(v))}
         info = EpochInfo(epoch=epoch, activations=act_rel, weights=w_rel, source=source,
                          metrics=clean)
         self.epochs.append(info)
         return info
+
+    def _weight(self, w: Any) -> np.ndarray:
+        arr = np.asarray(w)
+        if self.weights_dtype is None or arr.dtype.kind != "f":
+            return arr
+        cast = arr.astype(self.weights_dtype)
+        return cast if np.all(np.isfinite(cast)) else arr  # overflow: keep the original
 
     def finish(self, model: dict[str, Any], layers: list[LayerInfo], inputs: dict[str, Any],
                input_arrays: dict[str, np.ndarray] | None = None) -> Path:

@@ -5,6 +5,14 @@ lazily inside the functions, so ``find_weight_series`` and importing this module
 Every problem the user can fix (a missing or corrupt file, weights from another model,
 inputs of the wrong shape, NaN activations) is raised as a one-line ``ModelError`` that names
 the file and, where known, the layer and epoch.
+
+The model is read as a graph: Functional and Sequential models nested inside it are
+flattened (their layers are named ``<model>/<layer>``, and edges connect through the
+nesting); a layer called more than once (a shared layer) is recorded once per call, the first
+call under its own name and call k under ``<name>@k`` (with ``config["shared"]`` naming the
+first; its weights are stored with the first call only). Plain ops between layers
+(``keras.ops.relu`` ...) get no entry: edges look through them. Activations come from running
+that graph eagerly, call by call, in inference mode.
 """
 
 from __future__ import annotations
@@ -12,7 +20,9 @@ from __future__ import annotations
 import glob
 import os
 import re
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -167,23 +177,6 @@ def load_keras_model(model_path: str | Path) -> Any:
     return model
 
 
-def _input_layer(model: Any, path: Path) -> Any:
-    try:
-        inputs = list(model.inputs)
-    except Exception:
-        inputs = []
-    if not inputs:
-        raise ModelError(
-            path,
-            "the model has no defined input (a subclassed or unbuilt model); "
-            "save a Functional or Sequential model built with keras.Input",
-        )
-    if len(inputs) != 1:
-        names = ", ".join(t.name for t in inputs)
-        raise ModelError(path, f"models with several inputs ({names}) are not supported")
-    return inputs[0]._keras_history.operation
-
-
 def _json_safe(value: Any) -> Any:
     if isinstance(value, (bool, int, float, str)) or value is None:
         return value
@@ -210,92 +203,337 @@ def _shape(shape: Iterable[Any]) -> list[int | None]:
     return [None if d is None else int(d) for d in shape]
 
 
-def _functional_inbound(layer: Any, kept: set[str]) -> list[str]:
-    """Names of the manifest layers feeding ``layer``'s first call, looking through plain ops
-    (``keras.ops.add`` ...) that are not layers and so have no manifest entry."""
-    names: list[str] = []
-    seen: set[int] = set()
-
-    def visit(tensor: Any) -> None:
-        hist = tensor._keras_history
-        op = hist.operation
-        if op.name in kept and op is not layer:
-            if op.name not in names:
-                names.append(op.name)
-            return
-        if id(op) in seen:
-            return
-        seen.add(id(op))
-        node = op._inbound_nodes[hist.node_index]
-        for parent in node.input_tensors:
-            visit(parent)
-
-    for tensor in layer._inbound_nodes[0].input_tensors:
-        visit(tensor)
-    return names
 
 
-def _describe(model: Any, path: Path) -> tuple[Any, list[Any], list[LayerInfo]]:
-    """The input layer, the drawable layers (input excluded) and their manifest entries.
-    Shapes with unknown dimensions stay None here; the first activations fill them in."""
+# --------------------------------------------------------------------------- graph
+
+# Layer types the reader knows the output of (and the renderer can label). Any other layer is
+# still recorded, with its shapes, as a "generic" layer (config["generic"] = True) and a warning.
+KNOWN_TYPES = frozenset(
+    """
+    InputLayer Conv1D Conv2D Conv3D Conv1DTranspose Conv2DTranspose Conv3DTranspose
+    DepthwiseConv1D DepthwiseConv2D SeparableConv1D SeparableConv2D
+    MaxPooling1D MaxPooling2D MaxPooling3D AveragePooling1D AveragePooling2D AveragePooling3D
+    GlobalMaxPooling1D GlobalMaxPooling2D GlobalMaxPooling3D
+    GlobalAveragePooling1D GlobalAveragePooling2D GlobalAveragePooling3D
+    Dense EinsumDense Flatten Reshape Permute RepeatVector
+    BatchNormalization LayerNormalization GroupNormalization UnitNormalization
+    Dropout SpatialDropout1D SpatialDropout2D SpatialDropout3D GaussianNoise GaussianDropout
+    AlphaDropout Activation ReLU LeakyReLU PReLU ELU Softmax
+    Add Subtract Multiply Average Maximum Minimum Concatenate Dot
+    UpSampling1D UpSampling2D UpSampling3D ZeroPadding1D ZeroPadding2D ZeroPadding3D
+    Cropping1D Cropping2D Cropping3D Embedding LSTM GRU SimpleRNN Bidirectional
+    MultiHeadAttention Attention AdditiveAttention Rescaling Normalization Identity
+    """.split()
+)
+SHARED_MARK = "@"  # call k >= 2 of a shared layer is recorded as "<name>@k"
+NEST_MARK = "/"  # a layer of a nested model is recorded as "<model>/<layer>"
+
+
+@dataclass
+class _Step:
+    """One operation call of the flattened graph: call ``op`` with ``arguments`` whose
+    symbolic tensors (by id) are replaced by the values in ``in_slots``."""
+
+    op: Any
+    arguments: Any
+    in_slots: dict[int, int]
+    out_slots: list[int]
+    record: int | None = None
+    frees: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Record:
+    """One manifest entry: the value in ``slot``; ``layer`` gives the weights (None: none,
+    e.g. an input or a later call of a shared layer)."""
+
+    info: LayerInfo
+    slot: int
+    layer: Any | None = None
+    input_index: int | None = None
+
+
+@dataclass
+class _Graph:
+    """The model flattened into calls: nested models expanded, shared layers once per call."""
+
+    inputs: list[Any]
+    input_names: list[str]
+    steps: list[_Step]
+    records: list[_Record]
+    warnings: list[str]
+
+
+def _functional_of(op: Any) -> Any | None:
+    """The functional graph behind a Functional or built Sequential model, else None (an
+    ordinary layer, or a subclassed model whose ``call`` we cannot look into)."""
     keras = _keras()
-    input_op = _input_layer(model, path)
-    input_tensor = model.inputs[0]
-    layers = [
-        layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)
-    ]
-    if not layers:
-        raise ModelError(path, "the model has no layers besides its input")
-    infos = [
-        LayerInfo(
-            name=input_op.name,
-            type="InputLayer",
-            output_shape=_shape(input_tensor.shape[1:]),  # type: ignore[arg-type]
-            params=0,
-            inbound=[],
-            config={},
-        )
-    ]
-    sequential = isinstance(model, keras.Sequential)
-    kept = {input_op.name}
-    previous = input_op.name
-    for layer in layers:
-        try:
-            out = layer.output
-        except Exception:
-            raise ModelError(
-                path, f"layer {layer.name}: it is not connected to the model input"
-            ) from None
-        if isinstance(out, (list, tuple, dict)):
-            raise ModelError(
-                path, f"layer {layer.name}: layers with several outputs are not supported"
-            )
-        if sequential:
-            inbound = [previous]
-        else:
+    try:
+        from keras.src.models.functional import Functional
+    except ImportError:  # private module moved: nested models are then drawn as one block
+        return None
+    if isinstance(op, keras.Sequential):
+        fn = getattr(op, "_functional", None)
+        return fn if isinstance(fn, Functional) else None
+    if isinstance(op, Functional) and type(op).call is Functional.call:
+        return op
+    return None
+
+
+def _ordered_nodes(fn: Any) -> list[Any]:
+    """The graph's nodes in execution order: deepest first, as Keras runs them, and within
+    one depth in the order of ``model.layers`` (so single-call models keep that order)."""
+    index = {id(op): i for i, op in enumerate(fn._operations)}
+    nodes: list[Any] = []
+    for depth in sorted(fn._nodes_by_depth, reverse=True):
+        group = list(fn._nodes_by_depth[depth])
+        group.sort(key=lambda node: index.get(id(node.operation), len(index)))
+        nodes.extend(group)
+    return nodes
+
+
+class _GraphBuilder:
+    def __init__(self, source: str | Path) -> None:
+        self.source = source
+        self.steps: list[_Step] = []
+        self.records: list[_Record] = []
+        self.warnings: list[str] = []
+        self.sources: dict[int, list[str]] = {}  # slot -> nearest recorded producers
+        self.first_call: dict[int, str] = {}  # id(layer) -> name of its first recorded call
+        self.names: set[str] = set()
+        self.n_slots = 0
+
+    def slot(self) -> int:
+        self.n_slots += 1
+        return self.n_slots - 1
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+    def unique(self, base: str) -> str:
+        name, k = base, 1
+        while name in self.names:
+            k += 1
+            name = f"{base}{SHARED_MARK}{k}"
+        self.names.add(name)
+        return name
+
+    @staticmethod
+    def call_numbers(nodes: list[Any]) -> dict[int, int]:
+        """Per node, which call of its operation it is (1, 2 ...) in the order the user's
+        code made the calls (Keras' node order), not the order they run in."""
+        per_op: dict[int, list[Any]] = {}
+        for node in nodes:
+            per_op.setdefault(id(node.operation), []).append(node)
+        numbers: dict[int, int] = {}
+        for group in per_op.values():
+            made = {id(n): i for i, n in enumerate(group[0].operation._inbound_nodes)}
+            group = sorted(group, key=lambda n: made.get(id(n), len(made)))
+            numbers.update((id(n), k) for k, n in enumerate(group, start=1))
+        return numbers
+
+    @staticmethod
+    def call_name(prefix: str, op: Any, k: int) -> str:
+        return prefix + str(op.name) + (f"{SHARED_MARK}{k}" if k > 1 else "")
+
+    def add_input(self, tensor: Any, index: int) -> int:
+        op = tensor._keras_history.operation
+        slot = self.slot()
+        name = self.unique(str(op.name))
+        info = LayerInfo(name=name, type="InputLayer",
+                         output_shape=_shape(tensor.shape[1:]),  # type: ignore[arg-type]
+                         params=0, inbound=[], config={})
+        self.records.append(_Record(info, slot, None, input_index=index))
+        self.sources[slot] = [name]
+        return slot
+
+    def expand(self, fn: Any, prefix: str, input_slots: list[int]) -> list[int]:
+        """Append ``fn``'s calls; returns the slots of its (flattened) outputs."""
+        keras = _keras()
+        tensor_slot = {id(t): s for t, s in zip(fn.inputs, input_slots, strict=True)}
+        nodes = [n for n in _ordered_nodes(fn) if n.operation and not n.is_input]
+        numbers = self.call_numbers(nodes)
+        for node in nodes:
+            if any(id(x) not in tensor_slot for x in node.input_tensors):
+                continue  # not computable from these inputs (Keras skips it too)
+            op = node.operation
+            k = numbers[id(node)]
+            outputs = keras.tree.flatten(node.outputs)
+            inner = _functional_of(op)
+            if inner is not None:
+                inner_inputs = self._nested_inputs(node, inner)
+                if inner_inputs is not None:
+                    name = self.call_name(prefix, op, k)
+                    out_slots = self.expand(
+                        inner, name + NEST_MARK, [tensor_slot[id(t)] for t in inner_inputs]
+                    )
+                    for x, s in zip(outputs, out_slots, strict=False):
+                        tensor_slot[id(x)] = s
+                    continue
+            in_slots = {id(x): tensor_slot[id(x)] for x in node.input_tensors}
+            out_slots = [self.slot() for _ in outputs]
+            for x, s in zip(outputs, out_slots, strict=True):
+                tensor_slot[id(x)] = s
+            step = _Step(op, node.arguments, in_slots, out_slots)
+            parents: list[str] = []
+            for s in in_slots.values():
+                parents.extend(p for p in self.sources.get(s, []) if p not in parents)
+            if isinstance(op, keras.layers.Layer) and outputs:
+                step.record = self._record(op, prefix, k, outputs, out_slots[0], parents)
+                produced = [self.records[step.record].info.name]
+            else:  # a plain op (keras.ops.relu ...): no entry, edges look through it
+                produced = parents
+            for s in out_slots:
+                self.sources[s] = produced
+            self.steps.append(step)
+        return [tensor_slot[id(t)] for t in fn.outputs]
+
+    def _nested_inputs(self, node: Any, inner: Any) -> list[Any] | None:
+        """The outer tensors feeding a nested model's inputs, in ``inner.inputs`` order;
+        None when the call does not map plainly (then the model is one generic block)."""
+        keras = _keras()
+        args = node.arguments.args
+        value = args[0] if args else node.arguments.kwargs.get("inputs")
+        if isinstance(value, dict) and not isinstance(inner._inputs_struct, dict):
             try:
-                inbound = _functional_inbound(layer, kept)
-            except Exception:  # private graph attributes moved: fall back to a chain
-                inbound = [previous]
+                value = [value[t.name] for t in inner.inputs]
+            except KeyError:
+                return None
+        flat = keras.tree.flatten(value)
+        if len(flat) != len(inner.inputs) or not all(
+            isinstance(t, keras.KerasTensor) for t in flat
+        ):
+            return None
+        return flat
+
+    def _record(self, layer: Any, prefix: str, k: int, outputs: list[Any], slot: int,
+                parents: list[str]) -> int:
+        name = self.unique(self.call_name(prefix, layer, k))
+        kind = type(layer).__name__
+        config = _small_config(layer)
+        # The weights go with one entry per layer: its first call (the one without "@k").
+        first = self.first_call.get(id(layer))
+        owner = first is None and k == 1
+        if owner:
+            self.first_call[id(layer)] = name
+        else:
+            config["shared"] = first if first is not None else self.call_name(prefix, layer, 1)
+        shape = _shape(outputs[0].shape[1:])
+        if kind not in KNOWN_TYPES:
+            config["generic"] = True
+            self.warn(f"layer {name}: {kind} is not a known layer type; recorded as a "
+                      f"generic layer with output shape {shape}")
+        if len(outputs) > 1:
+            self.warn(f"layer {name}: {kind} has {len(outputs)} outputs; only the first "
+                      "is recorded")
         try:
             params = int(layer.count_params())
-        except Exception:
+        except Exception:  # unbuilt or odd custom layers: the picture does without
             params = 0
-        infos.append(
-            LayerInfo(
-                name=layer.name,
-                type=type(layer).__name__,
-                output_shape=_shape(out.shape[1:]),  # type: ignore[arg-type]
-                params=params,
-                inbound=inbound,
-                config=_small_config(layer),
-            )
+        info = LayerInfo(name=name, type=kind, output_shape=shape,  # type: ignore[arg-type]
+                         params=params, inbound=parents, config=config)
+        self.records.append(_Record(info, slot, layer if owner else None))
+        return len(self.records) - 1
+
+
+def _build_graph(model: Any, source: str | Path) -> _Graph:
+    """Flatten the model into calls and manifest entries. Shapes with unknown dimensions
+    stay None here; the first activations fill them in."""
+    fn = _functional_of(model)
+    try:
+        inputs = list(fn.inputs) if fn is not None else []
+    except Exception:
+        inputs = []
+    if fn is None or not inputs:
+        raise ModelError(
+            source,
+            "the model has no defined input (a subclassed or unbuilt model); "
+            "save a Functional or Sequential model built with keras.Input",
         )
-        kept.add(layer.name)
-        previous = layer.name
-    return input_op, layers, infos
+    builder = _GraphBuilder(source)
+    slots = [builder.add_input(t, i) for i, t in enumerate(inputs)]
+    try:
+        builder.expand(fn, "", slots)
+    except ModelError:
+        raise
+    except Exception as exc:  # private graph attributes changed shape: say so in one line
+        raise ModelError(source, f"cannot read the model's graph: {_one_line(exc)}") from None
+    if len(builder.records) == len(inputs):
+        raise ModelError(source, "the model has no layers besides its input")
+    last_use: dict[int, int] = {}
+    for i, step in enumerate(builder.steps):
+        for s in step.in_slots.values():
+            last_use[s] = i
+    for s, i in last_use.items():
+        builder.steps[i].frees.append(s)
+    for step in builder.steps:  # outputs nobody reads are dropped as soon as they are made
+        step.frees.extend(s for s in step.out_slots if s not in last_use)
+    return _Graph(
+        inputs=inputs,
+        input_names=[r.info.name for r in builder.records[: len(inputs)]],
+        steps=builder.steps,
+        records=builder.records,
+        warnings=builder.warnings,
+    )
 
 
+def _run_graph(graph: _Graph, xs: list[np.ndarray], epoch: int,
+               source: str | Path) -> list[np.ndarray]:
+    """Every record's activations for the inputs ``xs``: the graph runs eagerly, call by
+    call, in inference mode (training=False), in batches of ``_PREDICT_BATCH``."""
+    keras = _keras()
+    count = int(xs[0].shape[0])
+    chunks: list[list[np.ndarray]] = []
+    for start in range(0, count, _PREDICT_BATCH):
+        stop = min(count, start + _PREDICT_BATCH)
+        values = {
+            rec.slot: keras.ops.convert_to_tensor(xs[rec.input_index][start:stop])
+            for rec in graph.records if rec.input_index is not None
+        }
+        out: list[np.ndarray | None] = [None] * len(graph.records)
+        for r, rec in enumerate(graph.records):
+            if rec.input_index is not None:
+                out[r] = np.asarray(xs[rec.input_index][start:stop])
+        for step in graph.steps:
+            tensors = {tid: values[s] for tid, s in step.in_slots.items()}
+            try:
+                args, kwargs = step.arguments.fill_in(tensors)
+                if "training" in getattr(step.op, "_call_context_args", ()):
+                    kwargs["training"] = False
+                result = keras.tree.flatten(step.op(*args, **kwargs))
+            except Exception as exc:
+                what = (f"layer {graph.records[step.record].info.name}"
+                        if step.record is not None else f"operation {step.op.name}")
+                raise ModelError(
+                    source, f"epoch {epoch}: {what}: cannot compute activations: "
+                    f"{_one_line(exc)}"
+                ) from None
+            for s, y in zip(step.out_slots, result, strict=False):
+                values[s] = y
+            if step.record is not None:
+                first = result[0] if result else None
+                try:
+                    arr = np.asarray(keras.ops.convert_to_numpy(first))
+                except Exception:
+                    arr = np.asarray(first)
+                if arr.dtype.kind not in "biuf":  # strings, objects: nothing to draw
+                    arr = np.zeros((stop - start, 1), np.float32)
+                if arr.ndim == 0 or arr.shape[0] != stop - start:
+                    name = graph.records[step.record].info.name
+                    message = (f"layer {name}: its output {list(arr.shape)} has no batch axis; "
+                               "recorded as the same value for every input")
+                    if message not in graph.warnings:
+                        graph.warnings.append(message)
+                    arr = np.broadcast_to(arr[np.newaxis], (stop - start, *arr.shape))
+                out[step.record] = arr
+            for s in step.frees:
+                values.pop(s, None)
+        chunks.append(out)  # type: ignore[arg-type]
+    if len(chunks) == 1:
+        return chunks[0]
+    return [np.concatenate([c[r] for c in chunks]) for r in range(len(graph.records))]
 # --------------------------------------------------------------------------- inputs
 
 
@@ -375,33 +613,190 @@ def _load_weights(model: Any, file: Path, epoch: int) -> None:
         ) from None
 
 
+
+
+# --------------------------------------------------------------------------- storage
+
+
+def _keep_channels(total: int, max_maps: int, select: str) -> list[int]:
+    """Indices of the channels kept when a layer has more than ``max_maps``."""
+    if select == "first":
+        return list(range(max_maps))
+    return sorted({int(round(v)) for v in np.linspace(0, total - 1, max_maps)})
+
+
+def _block_mean(arr: np.ndarray, axis: int, factor: int) -> np.ndarray:
+    """Mean over blocks of ``factor`` along ``axis``; the last block may be shorter."""
+    size = arr.shape[axis]
+    starts = np.arange(0, size, factor)
+    sums = np.add.reduceat(arr, starts, axis=axis)
+    counts = np.minimum(starts + factor, size) - starts
+    shape = [1] * arr.ndim
+    shape[axis] = len(counts)
+    return sums / counts.reshape(shape).astype(sums.dtype)
+
+
+@dataclass
+class _Storage:
+    """What to keep of each layer's activations (one choice per layer for every epoch)."""
+
+    max_maps: int | None = None
+    max_side: int | None = None
+    select: str = "even"
+
+    def plan(self, info: LayerInfo) -> None:
+        """Set ``stored_shape``/``channels`` on ``info`` from its output shape."""
+        shape = info.output_shape
+        if len(shape) < 2:  # vectors (Dense, pooled features) are kept whole
+            return
+        stored = list(shape)
+        if self.max_maps is not None and shape[-1] > self.max_maps:
+            info.channels = _keep_channels(shape[-1], self.max_maps, self.select)
+            stored[-1] = len(info.channels)
+        if self.max_side is not None and max(shape[:-1]) > self.max_side:
+            factor = -(-max(shape[:-1]) // self.max_side)
+            stored[:-1] = [-(-d // factor) for d in shape[:-1]]
+        if stored != shape:
+            info.stored_shape = stored
+
+    def apply(self, act: np.ndarray, info: LayerInfo) -> np.ndarray:
+        if info.stored_shape is None:
+            return act
+        if info.channels is not None:
+            act = act[..., info.channels]
+        shape = info.output_shape
+        if info.stored_shape[:-1] != shape[:-1]:
+            factor = -(-max(shape[:-1]) // self.max_side)  # type: ignore[operator]
+            act = act.astype(np.float32, copy=False)
+            for axis in range(1, act.ndim - 1):
+                act = _block_mean(act, axis, factor)
+        return act
+
+
 # --------------------------------------------------------------------------- dump
+
+Loader = Callable[[Any], None]
+WeightsArg = str | Path | Sequence[str | Path | tuple[int, str | Path] | tuple[int, Any, Loader]]
+
+
+def _series(weights: WeightsArg | None, source: str) -> list[tuple[int, str, Loader | None]]:
+    """``(epoch, source, load)`` per epoch; ``load`` None keeps the model's own weights."""
+    if weights is None:
+        return [(0, source, None)]
+    if not isinstance(weights, (str, Path)):
+        items = list(weights)
+        if items and all(isinstance(it, tuple) and len(it) == 3 and callable(it[2])
+                         for it in items):
+            triples = sorted(((int(n), str(src), load) for n, src, load in items),
+                             key=lambda t: t[0])
+            numbers = [n for n, _, _ in triples]
+            if len(set(numbers)) != len(numbers):
+                raise ModelError(None, "weights: duplicate epoch numbers")
+            return triples  # type: ignore[return-value]
+        weights = items  # type: ignore[assignment]
+
+    def file_loader(file: Path, epoch: int) -> Loader:
+        return lambda model: _load_weights(model, file, epoch)
+
+    return [(n, str(f), file_loader(f, n)) for n, f in _resolve_weights(weights)]  # type: ignore[arg-type]
+
+
+def _model_inputs(inputs: Any, graph: _Graph, model: Any, where: str) -> list[np.ndarray]:
+    """One array per model input: ``inputs`` is an array (one input), or a list/tuple in
+    ``model.inputs`` order, or a dict keyed by input name."""
+    n = len(graph.inputs)
+    names = graph.input_names
+    if isinstance(inputs, dict):
+        keys = {str(k): v for k, v in inputs.items()}
+        missing = [name for name in names if name not in keys]
+        if missing:
+            raise ModelError(where, f"inputs: no array for model input(s) {', '.join(missing)} "
+                             f"(the model's inputs: {', '.join(names)})")
+        given = [keys[name] for name in names]
+    elif n == 1:
+        given = [inputs]
+    elif isinstance(inputs, (list, tuple)) and len(inputs) == n:
+        given = list(inputs)
+    else:
+        raise ModelError(where, f"inputs: the model has {n} inputs ({', '.join(names)}); "
+                         "give a list or dict with one array per input")
+    xs = []
+    for i, (tensor, value) in enumerate(zip(graph.inputs, given, strict=True)):
+        dtype = str(getattr(tensor, "dtype", "float32") or "float32")
+        expected = graph.records[i].info.output_shape
+        xs.append(_fit_inputs(value, expected, dtype, where, names[i]))  # type: ignore[arg-type]
+    counts = {int(x.shape[0]) for x in xs}
+    if len(counts) != 1:
+        raise ModelError(where, "inputs: the model inputs have different sample counts "
+                         f"({', '.join(str(int(x.shape[0])) for x in xs)})")
+    return xs
 
 
 def dump_keras(
-    model_path: str | Path,
-    weights: str | Path | Sequence[str | Path | tuple[int, str | Path]] | None,
-    inputs: np.ndarray,
+    model_path: str | Path | Any,
+    weights: WeightsArg | None,
+    inputs: np.ndarray | Sequence[np.ndarray] | dict[str, np.ndarray],
     out_dir: str | Path,
     *,
     labels: Sequence[Any] | np.ndarray | None = None,
     input_source: str = "",
     dtype: str = "float32",
     metrics_by_epoch: dict[int, dict[str, float]] | None = None,
+    max_maps: int | None = None,
+    max_side: int | None = None,
+    maps_select: str = "even",
+    store_weights: bool = True,
+    compress: bool = False,
 ) -> Path:
     """Record a Keras model's layers and, for each epoch's weights, every layer's activations
     for ``inputs`` into the dump folder ``out_dir`` (written atomically: a failure leaves an
-    earlier dump there untouched). ``weights=None`` dumps the model's own weights as epoch 0.
-    Returns the dump folder."""
-    path = Path(model_path)
-    model = load_keras_model(path)
-    keras = _keras()
-    input_op, layers, infos = _describe(model, path)
+    earlier dump there untouched). Returns the dump folder.
 
-    input_dtype = str(getattr(model.inputs[0], "dtype", "float32") or "float32")
-    x = _fit_inputs(inputs, infos[0].output_shape, input_dtype, input_source, input_op.name)
-    infos[0].output_shape = [int(d) for d in x.shape[1:]]
-    count = int(x.shape[0])
+    ``model_path``: a ``.keras``/``.h5`` file or an already-built Keras model (then the
+    manifest's source is ``model.name``). ``weights``: None (the model's own weights, as
+    epoch 0), a glob/folder/list of weight files, ``(epoch, file)`` pairs, or
+    ``(epoch, source, load)`` triples where ``load(model)`` sets that epoch's weights (for
+    formats another module reads). ``inputs``: one array, or one per model input (a list in
+    ``model.inputs`` order or a dict by input name).
+
+    Storage, to keep big models small on disk: ``dtype`` for activations and float weights;
+    ``max_maps`` keeps at most that many channels (last axis) per layer, ``maps_select``
+    ``"even"`` (evenly spaced) or ``"first"``; ``max_side`` block-averages maps whose spatial
+    sides exceed it (one factor for all spatial axes, so the aspect stays). The manifest
+    then records ``stored_shape`` and ``channels`` per reduced layer. ``store_weights=False``
+    leaves weights out; ``compress`` zips the arrays. Warnings (generic layers, layers with
+    several outputs) are issued with ``warnings.warn`` and listed in ``model["warnings"]``.
+    """
+    if isinstance(model_path, (str, Path)):
+        path: str | Path = Path(model_path)
+        model = load_keras_model(path)  # checks the file before importing Keras
+        source_label = str(model_path)
+        keras = _keras()
+    else:
+        keras = _keras()
+        if not isinstance(model_path, keras.Model):
+            raise ModelError(None, f"model: expected a model file or a Keras model, got "
+                             f"{type(model_path).__name__}")
+        model = model_path
+        path = source_label = str(model.name)
+    for name, value in (("max_maps", max_maps), ("max_side", max_side)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            raise ModelError(None, f"{name}: expected a positive integer, got {value!r}")
+    if maps_select not in ("even", "first"):
+        raise ModelError(None, f"maps_select: expected 'even' or 'first', got {maps_select!r}")
+    try:
+        if np.dtype(dtype).kind != "f":
+            raise TypeError
+    except TypeError:
+        raise ModelError(None, f"dtype: {dtype!r} is not a float type (float32, float16)") from None
+
+    graph = _build_graph(model, path)
+    for message in graph.warnings:
+        warnings.warn(message, stacklevel=2)
+    infos = [rec.info for rec in graph.records]
+    xs = _model_inputs(inputs, graph, model, input_source or "inputs")
+    count = int(xs[0].shape[0])
 
     label_list: list[Any] | None = None
     if labels is not None:
@@ -413,46 +808,33 @@ def dump_keras(
                 f"for {count} inputs",
             )
 
-    if weights is None:
-        series: list[tuple[int, Path | None]] = [(0, None)]
-    else:
-        series = list(_resolve_weights(weights))
+    series = _series(weights, source_label)
     metrics = {  # numbers only: DumpWriter stores floats
         int(k): {str(m): float(val) for m, val in dict(v).items()
                  if isinstance(val, (int, float, np.number)) and not isinstance(val, bool)}
         for k, v in (metrics_by_epoch or {}).items()
     }
+    storage = _Storage(max_maps, max_side, maps_select)
+    n_warnings = len(graph.warnings)
+    writer = DumpWriter(out_dir, dtype=dtype, weights_dtype=dtype, compress=compress)
     try:
-        if np.dtype(dtype).kind != "f":
-            raise TypeError
-    except TypeError:
-        raise ModelError(None, f"dtype: {dtype!r} is not a float type (float32, float16)") from None
-
-    try:
-        act_model = keras.Model(model.inputs, [layer.output for layer in layers])
-    except Exception as exc:
-        raise ModelError(path, f"cannot build the activations model: {_one_line(exc)}") from None
-
-    writer = DumpWriter(out_dir, dtype=dtype)
-    try:
-        for epoch, file in series:
-            source = path if file is None else file
-            if file is not None:
-                _load_weights(model, file, epoch)
-            try:
-                outputs = act_model.predict(x, batch_size=_PREDICT_BATCH, verbose=0)
-            except Exception as exc:
-                raise ModelError(
-                    source, f"epoch {epoch}: cannot compute activations: {_one_line(exc)}"
-                ) from None
-            if not isinstance(outputs, (list, tuple)):
-                outputs = [outputs]
-            activations = [x] + [np.asarray(a) for a in outputs]
+        for epoch, source, load in series:
+            if load is not None:
+                try:
+                    load(model)
+                except ModelError:
+                    raise
+                except Exception as exc:
+                    raise ModelError(
+                        source, f"epoch {epoch}: cannot load the weights: {_one_line(exc)}"
+                    ) from None
+            activations = _run_graph(graph, xs, epoch, source)
             for info, act in zip(infos, activations, strict=True):
                 _check_activations(act, info, epoch, source, writer.dtype)
             if epoch == series[0][0]:
                 for info, act in zip(infos, activations, strict=True):
                     info.output_shape = [int(d) for d in act.shape[1:]]
+                    storage.plan(info)
             else:
                 for info, act in zip(infos, activations, strict=True):
                     if list(act.shape[1:]) != info.output_shape:
@@ -462,8 +844,12 @@ def dump_keras(
                             f"{list(act.shape[1:])} differs from epoch {series[0][0]}'s "
                             f"{info.output_shape}",
                         )
-            layer_weights: list[list[np.ndarray]] = [[]] + [
-                [np.asarray(w) for w in layer.get_weights()] for layer in layers
+            stored = [storage.apply(act, info) for info, act in zip(infos, activations,
+                                                                  strict=True)]
+            del activations
+            layer_weights: list[list[np.ndarray]] = [
+                [np.asarray(w) for w in rec.layer.get_weights()] if rec.layer is not None else []
+                for rec in graph.records
             ]
             for info, ws in zip(infos, layer_weights, strict=True):
                 # relu(NaN) is 0 in TensorFlow, so NaN weights can hide behind finite outputs
@@ -473,29 +859,42 @@ def dump_keras(
                     )
             writer.add_epoch(
                 epoch,
-                activations,
-                layer_weights,
-                source=str(source),
+                stored,
+                layer_weights if store_weights else None,
+                source=source,
                 metrics=metrics.get(epoch),
             )
-        model_info = {
+        for message in graph.warnings[n_warnings:]:  # found while running (no batch axis)
+            warnings.warn(message, stacklevel=2)
+        model_info: dict[str, Any] = {
             "name": str(model.name),
-            "source": str(model_path),
+            "source": source_label,
             "framework": f"keras {keras.__version__}",
+            "inputs": list(graph.input_names),
+            "warnings": list(graph.warnings),
         }
-        inputs_info = {
+        storage_info = {k: v for k, v in (("dtype", np.dtype(dtype).name),
+                                          ("max_maps", max_maps), ("max_side", max_side),
+                                          ("maps_select", maps_select if max_maps else None))
+                        if v is not None}
+        model_info["storage"] = storage_info
+        input_arrays = {("inputs" if i == 0 else f"input_{i}"): x for i, x in enumerate(xs)}
+        inputs_info: dict[str, Any] = {
             "count": count,
-            "shape": [int(d) for d in x.shape[1:]],
+            "shape": [int(d) for d in xs[0].shape[1:]],
             "source": input_source,
             "labels": label_list,
         }
-        return writer.finish(model_info, infos, inputs_info, input_arrays={"inputs": x})
+        if len(xs) > 1:
+            inputs_info["names"] = list(graph.input_names)
+            inputs_info["shapes"] = [[int(d) for d in x.shape[1:]] for x in xs]
+            inputs_info["arrays"] = list(input_arrays)
+        return writer.finish(model_info, infos, inputs_info, input_arrays=input_arrays)
     except BaseException:
         writer.abort()
         raise
 
-
-def _check_activations(act: np.ndarray, info: LayerInfo, epoch: int, source: Path,
+def _check_activations(act: np.ndarray, info: LayerInfo, epoch: int, source: str | Path,
                        dtype: np.dtype) -> None:
     if not np.all(np.isfinite(act)):
         raise ModelError(
