@@ -48,14 +48,35 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=int, default=8, help="training epochs (default 8)")
 
     dump = sub.add_parser("dump", help="read a Keras model and its epochs into a dump folder")
-    dump.add_argument("model", type=Path, help=".keras or .h5 model (architecture)")
-    dump.add_argument("--weights", metavar="PATTERN",
-                      help="per-epoch weight files: a glob or a folder of *.weights.h5, "
-                           "ordered by the epoch number in the name")
-    dump.add_argument("--input", dest="inputs", type=Path, action="append", default=[],
-                      metavar="FILE", help=".npy array of inputs (repeatable)")
-    dump.add_argument("--float16", action="store_true", help="store activations as float16")
+    dump.add_argument("model", type=Path,
+                      help=".keras/.h5 model, a folder or glob of per-epoch model files, a "
+                           "SavedModel folder or a tf.train.Checkpoint folder (with --builder)")
     dump.add_argument("-o", "--out", type=Path, required=True, help="dump folder to write")
+    src = dump.add_argument_group("epochs")
+    src.add_argument("--weights", metavar="PATTERN",
+                     help="per-epoch weights: a glob or folder of *.weights.h5 / .keras files, "
+                          "or checkpoints; ordered by the epoch number in the name")
+    src.add_argument("--builder", metavar="MODULE:FUNCTION",
+                     help="function that builds the model to restore SavedModel or checkpoint "
+                          "variables into (MODULE may be a path/to/file.py)")
+    src.add_argument("--allow-gaps", action="store_true",
+                     help="accept irregular gaps in the epoch numbers")
+    inp = dump.add_argument_group("inputs")
+    inp.add_argument("--input", dest="inputs", action="append", default=[], metavar="SPEC",
+                     help="image file (PNG/JPEG), .npy array or digits:N (repeatable; for a "
+                          "model with several inputs, one per input in order)")
+    inp.add_argument("--scale", choices=["0-1", "-1-1", "0-255", "imagenet-caffe"],
+                     default="0-1", help="how image pixels are scaled (default 0-1)")
+    inp.add_argument("--resize", choices=["stretch", "crop", "fit"], default="stretch",
+                     help="how images are fitted to the model's input size")
+    st = dump.add_argument_group("storage")
+    st.add_argument("--float16", action="store_true", help="store arrays as float16")
+    st.add_argument("--max-maps", type=int, metavar="N", help="keep at most N maps per layer")
+    st.add_argument("--maps-select", choices=["even", "first"], default="even",
+                    help="which maps --max-maps keeps (default: evenly spaced)")
+    st.add_argument("--max-side", type=int, metavar="PX",
+                    help="block-average maps larger than PX on a side")
+    st.add_argument("--no-weights", action="store_true", help="do not store layer weights")
 
     render = sub.add_parser("render", help="render a scene YAML to frames, a video, a still")
     render.add_argument("scene", type=Path, help="scene YAML")
@@ -120,27 +141,38 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _dump(args: argparse.Namespace) -> int:
-    import numpy as np
-
     if not args.inputs:
-        raise NNRenderError("--input", "give at least one .npy file of model inputs")
-    arrays = []
-    for path in args.inputs:
-        if not path.is_file():
-            raise NNRenderError(path, "input file not found")
-        try:
-            arrays.append(np.load(path, allow_pickle=False))
-        except (OSError, ValueError) as exc:
-            raise NNRenderError(path, f"not a readable .npy array: {exc}") from None
-    try:
-        inputs = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
-    except ValueError:
-        raise NNRenderError(args.inputs[-1], "input arrays have different shapes") from None
+        raise NNRenderError("--input", "give at least one input: an image, a .npy file or "
+                                       "digits:N")
+    for flag in ("max_maps", "max_side"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise NNRenderError(f"--{flag.replace('_', '-')}", f"must be at least 1, not {value}")
+    import json
+
+    from nnrender.model.formats import open_model
+    from nnrender.model.inputs import load_inputs
     from nnrender.model.keras_reader import dump_keras
 
-    out = dump_keras(args.model, args.weights, inputs, args.out,
+    model, series = open_model(args.model, builder=args.builder, weights=args.weights,
+                               allow_gaps=args.allow_gaps)
+    shapes = [list(t.shape[1:]) for t in model.inputs]
+    if len(shapes) == 1:
+        inputs = load_inputs(args.inputs, shapes[0], scale=args.scale, resize=args.resize)
+    elif len(args.inputs) == len(shapes):
+        inputs = [load_inputs([spec], shape, scale=args.scale, resize=args.resize)
+                  for spec, shape in zip(args.inputs, shapes, strict=True)]
+    else:
+        raise NNRenderError("--input", f"the model has {len(shapes)} inputs: give one --input "
+                                       "per input, in order")
+    out = dump_keras(model, series, inputs, args.out,
                      input_source=",".join(str(p) for p in args.inputs),
-                     dtype="float16" if args.float16 else "float32")
+                     dtype="float16" if args.float16 else "float32", max_maps=args.max_maps,
+                     max_side=args.max_side, maps_select=args.maps_select,
+                     store_weights=not args.no_weights)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    for message in manifest.get("model", {}).get("warnings", []):
+        print(f"nnrender: warning: {message}", file=sys.stderr)
     print(out)
     return 0
 

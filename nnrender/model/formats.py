@@ -44,6 +44,8 @@ from typing import Any
 import numpy as np
 
 from nnrender.errors import ModelError
+from nnrender.model.keras_reader import _keras, _one_line
+from nnrender.model.keras_reader import epoch_number as epoch_of
 
 Loader = Callable[[Any], None]
 Series = list[tuple[int, str, Loader]]
@@ -52,67 +54,17 @@ _WEIGHTS_SUFFIXES = (".weights.h5", ".weights.hdf5")
 _MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 _GLOB_CHARS = set("*?[")
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-# Labels that name the epoch in a file name, most specific first.
-_EPOCH_LABELS = (
-    re.compile(r"(?<![a-z])epochs?[_\-.=]?(\d+)(?![\d.]*\d)", re.I),
-    re.compile(r"(?<![a-z])ep[_\-.=]?(\d+)(?![\d.]*\d)", re.I),
-    re.compile(r"(?<![a-z0-9])e[_\-.=]?(\d+)(?![\d.]*\d)", re.I),
-)
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _CKPT_NAMES_SKIPPED = ("save_counter",)
 
 
 def _tf() -> Any:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _keras()  # imports TensorFlow quietly
     import tensorflow as tf
 
     return tf
 
 
-def _keras() -> Any:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-
-    return keras
-
-
-def _one_line(text: object, limit: int = 200) -> str:
-    """Keras/TF errors span many lines and print whole tensors; keep one short line."""
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
 # --------------------------------------------------------------------------- epoch numbers
-
-
-def _stem(name: str) -> str:
-    lower = name.lower()
-    for suffix in (*_WEIGHTS_SUFFIXES, *_MODEL_SUFFIXES, ".index"):
-        if lower.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
-def epoch_of(path: str | Path) -> int | None:
-    """The epoch number in a file name; None when it has none.
-
-    Rule: a number labelled ``epoch``/``ep``/``e`` wins (``run3_epoch_07`` -> 7); otherwise
-    the first whole number not glued to letters (``model.03-0.52.keras`` -> 3,
-    ``resnet50-04.keras`` -> 4, ``ckpt-12`` -> 12); otherwise the first whole number
-    (``cp0005`` -> 5). Decimals (a ``val_loss`` such as ``0.52``) are never epochs.
-    """
-    name = _stem(Path(path).name)
-    for label in _EPOCH_LABELS:
-        match = label.search(name)
-        if match:
-            return int(match.group(1))
-    whole = [m for m in _NUMBER.finditer(name) if "." not in m.group()]
-    for m in whole:
-        before = name[m.start() - 1] if m.start() > 0 else ""
-        after = name[m.end()] if m.end() < len(name) else ""
-        if not before.isalpha() and not after.isalpha():
-            return int(m.group())
-    return int(whole[0].group()) if whole else None
 
 
 def _order_series(

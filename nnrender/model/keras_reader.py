@@ -20,6 +20,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import sys
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -47,14 +48,34 @@ _CONFIG_KEYS = (
     "data_format",
 )
 _GLOB_CHARS = set("*?[")
+# Labels that name the epoch in a file name, most specific first.
+_EPOCH_LABELS = (
+    re.compile(r"(?<![a-z])epochs?[_\-.=]?(\d+)(?![\d.]*\d)", re.I),
+    re.compile(r"(?<![a-z])ep[_\-.=]?(\d+)(?![\d.]*\d)", re.I),
+    re.compile(r"(?<![a-z0-9])e[_\-.=]?(\d+)(?![\d.]*\d)", re.I),
+)
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _PREDICT_BATCH = 64
 
 
 def _keras() -> Any:
-    """Import Keras on first use, quietly (TensorFlow's C++ logging floods the terminal)."""
+    """Import Keras on first use, quietly: TensorFlow's C++ start-up logging (absl, oneDNN)
+    ignores TF_CPP_MIN_LOG_LEVEL and would surround a one-line error with noise."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            import keras
+            import tensorflow as tf
 
+            tf.constant(0.0)  # the oneDNN notice is printed on first use, not on import
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
     return keras
 
 
@@ -67,16 +88,34 @@ def _one_line(text: object, limit: int = 240) -> str:
 # --------------------------------------------------------------------------- weight series
 
 
-def epoch_number(path: str | Path) -> int | None:
-    """The last integer in the file name, ignoring the extension; None when there is none."""
-    name = Path(path).name
+def _stem(name: str) -> str:
     lower = name.lower()
-    for suffix in _NAME_SUFFIXES:
+    for suffix in (*_NAME_SUFFIXES, ".index"):
         if lower.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    numbers = re.findall(r"\d+", name)
-    return int(numbers[-1]) if numbers else None
+            return name[: -len(suffix)]
+    return name
+
+
+def epoch_number(path: str | Path) -> int | None:
+    """The epoch number in a file name; None when it has none.
+
+    Rule: a number labelled ``epoch``/``ep``/``e`` wins (``run3_epoch_07`` -> 7); otherwise
+    the first whole number not glued to letters (``model.03-0.52.keras`` -> 3,
+    ``resnet50-04.keras`` -> 4, ``ckpt-12`` -> 12); otherwise the first whole number
+    (``cp0005`` -> 5). Decimals (a ``val_loss`` such as ``0.52``) are never epochs.
+    """
+    name = _stem(Path(path).name)
+    for label in _EPOCH_LABELS:
+        match = label.search(name)
+        if match:
+            return int(match.group(1))
+    whole = [m for m in _NUMBER.finditer(name) if "." not in m.group()]
+    for m in whole:
+        before = name[m.start() - 1] if m.start() > 0 else ""
+        after = name[m.end()] if m.end() < len(name) else ""
+        if not before.isalpha() and not after.isalpha():
+            return int(m.group())
+    return int(whole[0].group()) if whole else None
 
 
 def find_weight_series(pattern_or_folder: str | Path) -> list[tuple[int, Path]]:
