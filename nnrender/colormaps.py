@@ -25,5 +25,6 @@ def lut(name: str) -> np.ndarray:
 
 def apply(name: str, values: np.ndarray) -> np.ndarray:
     """Map values in [0, 1] (clipped) to uint8 sRGB colours, shape (*values.shape, 3)."""
-    idx = np.clip(np.rint(np.asarray(values, dtype=np.float32) * 255.0), 0, 255).astype(np.intp)
+    scaled = np.nan_to_num(np.asarray(values, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+    idx = np.clip(np.rint(scaled * 255.0), 0, 255).astype(np.intp)
     return lut(name)[idx]

@@ -21,7 +21,7 @@ from nnrender.config.schema import SceneConfig
 from nnrender.errors import ConfigError, DumpError
 from nnrender.layout import atlas as atlas_mod
 from nnrender.layout.camera import frame_points
-from nnrender.layout.network import LayerBlock, arrange, stored_shape
+from nnrender.layout.network import LayerBlock, arrange
 from nnrender.model.ir import Dump
 from nnrender.timeline.epochs import EpochTimeline
 
@@ -245,7 +245,7 @@ def make_plan(dump: Dump, config: SceneConfig, source: str | Path = "scene") -> 
     shapes = []
     for layer, block in zip(manifest.layers, blocks, strict=True):
         if block.role == "maps":
-            h, w, c = stored_shape(layer)
+            h, w, c = layer.array_shape
             shapes.append((c, h, w))
         else:
             shapes.append((block.count, 1, 1))
@@ -268,7 +268,7 @@ def make_plan(dump: Dump, config: SceneConfig, source: str | Path = "scene") -> 
         else:
             norm = normalisation(_layer_values(acts, i, config.seed), config.look.percentiles)
         for slot, layer_act in enumerate(acts):
-            act = layer_act[config.sample]
+            act = layer_act[config.sample].astype(np.float32)  # float16 dumps: sum safely
             maps = _maps_of(act, block.role)
             maps = atlas_mod.downsample(maps, layout.factor[i])
             if block.role == "other":

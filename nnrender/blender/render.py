@@ -17,20 +17,25 @@ from nnrender.output.encode import frame_name
 
 @contextlib.contextmanager
 def blender_output_to(log: Path | None) -> Iterator[None]:
-    """Send C-level stdout (Cycles prints a line per tile) to ``log`` while rendering."""
+    """Send C-level stdout and stderr (Cycles prints a line per tile, Mesa EGL notices) to
+    ``log`` while rendering, so the terminal keeps only the progress bar and real errors."""
     if log is None:
         yield
         return
     sys.stdout.flush()
-    saved = os.dup(1)
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
     with open(log, "ab") as fh:
         os.dup2(fh.fileno(), 1)
+        os.dup2(fh.fileno(), 2)
         try:
             yield
         finally:
             sys.stdout.flush()
-            os.dup2(saved, 1)
-            os.close(saved)
+            sys.stderr.flush()
+            for fd, copy in zip((1, 2), saved, strict=True):
+                os.dup2(copy, fd)
+                os.close(copy)
 
 
 def render_to(built: BuiltScene, frame: int, path: Path, log: Path | None = None) -> Path:

@@ -67,13 +67,7 @@ def _grid(n: int, cols: int, cell_w: float, cell_h: float, gap: float) -> np.nda
 
 def shown_count(layer: LayerInfo) -> int:
     """Cells drawn: every channel, or the ones the dump kept (``channels``)."""
-    kept = getattr(layer, "channels", None)
-    return len(kept) if kept else int(layer.output_shape[-1])
-
-
-def stored_shape(layer: LayerInfo) -> list[int]:
-    """Shape of the arrays on disk: the output shape unless the dump reduced it."""
-    return list(getattr(layer, "stored_shape", None) or layer.output_shape)
+    return len(layer.channels) if layer.channels else int(layer.output_shape[-1])
 
 
 def layer_block(layer: LayerInfo, min_side: float = 0.0) -> LayerBlock:

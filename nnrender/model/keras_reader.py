@@ -810,51 +810,18 @@ def dump_keras(
         path: str | Path = Path(model_path)
         model = load_keras_model(path)  # checks the file before importing Keras
         source_label = str(model_path)
-        keras = _keras()
     else:
-        keras = _keras()
-        if not isinstance(model_path, keras.Model):
-            raise ModelError(None, f"model: expected a model file or a Keras model, got "
-                             f"{type(model_path).__name__}")
         model = model_path
-        path = source_label = str(model.name)
-    for name, value in (("max_maps", max_maps), ("max_side", max_side)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < 1):
-            raise ModelError(None, f"{name}: expected a positive integer, got {value!r}")
-    if maps_select not in ("even", "first"):
-        raise ModelError(None, f"maps_select: expected 'even' or 'first', got {maps_select!r}")
-    try:
-        if np.dtype(dtype).kind != "f":
-            raise TypeError
-    except TypeError:
-        raise ModelError(None, f"dtype: {dtype!r} is not a float type (float32, float16)") from None
-
-    graph = _build_graph(model, path)
-    for message in graph.warnings:
-        warnings.warn(message, stacklevel=2)
-    infos = [rec.info for rec in graph.records]
-    xs = _model_inputs(inputs, graph, model, input_source or "inputs")
-    count = int(xs[0].shape[0])
-
-    label_list: list[Any] | None = None
-    if labels is not None:
-        label_list = np.asarray(labels).tolist()
-        if not isinstance(label_list, list) or len(label_list) != count:
-            raise ModelError(
-                input_source or "labels",
-                f"labels: {len(label_list) if isinstance(label_list, list) else 1} labels "
-                f"for {count} inputs",
-            )
-
+        path = source_label = str(getattr(model, "name", "model"))
+    capture = ModelCapture(model, inputs, path=path, labels=labels, input_source=input_source,
+                           dtype=dtype, max_maps=max_maps, max_side=max_side,
+                           maps_select=maps_select)
     series = _series(weights, source_label)
     metrics = {  # numbers only: DumpWriter stores floats
         int(k): {str(m): float(val) for m, val in dict(v).items()
                  if isinstance(val, (int, float, np.number)) and not isinstance(val, bool)}
         for k, v in (metrics_by_epoch or {}).items()
     }
-    storage = _Storage(max_maps, max_side, maps_select)
-    n_warnings = len(graph.warnings)
     writer = DumpWriter(out_dir, dtype=dtype, weights_dtype=dtype, compress=compress)
     try:
         for epoch, source, load in series:
@@ -867,71 +834,135 @@ def dump_keras(
                     raise ModelError(
                         source, f"epoch {epoch}: cannot load the weights: {_one_line(exc)}"
                     ) from None
-            activations = _run_graph(graph, xs, epoch, source)
-            for info, act in zip(infos, activations, strict=True):
-                _check_activations(act, info, epoch, source, writer.dtype)
-            if epoch == series[0][0]:
-                for info, act in zip(infos, activations, strict=True):
-                    info.output_shape = [int(d) for d in act.shape[1:]]
-                    storage.plan(info)
-            else:
-                for info, act in zip(infos, activations, strict=True):
-                    if list(act.shape[1:]) != info.output_shape:
-                        raise ModelError(
-                            source,
-                            f"epoch {epoch}: layer {info.name}: activations shape "
-                            f"{list(act.shape[1:])} differs from epoch {series[0][0]}'s "
-                            f"{info.output_shape}",
-                        )
-            stored = [storage.apply(act, info) for info, act in zip(infos, activations,
-                                                                  strict=True)]
-            del activations
-            layer_weights: list[list[np.ndarray]] = [
-                [np.asarray(w) for w in rec.layer.get_weights()] if rec.layer is not None else []
-                for rec in graph.records
-            ]
-            for info, ws in zip(infos, layer_weights, strict=True):
-                # relu(NaN) is 0 in TensorFlow, so NaN weights can hide behind finite outputs
-                if any(w.dtype.kind == "f" and not np.all(np.isfinite(w)) for w in ws):
-                    raise ModelError(
-                        source, f"epoch {epoch}: layer {info.name}: NaN or Inf weights"
-                    )
-            writer.add_epoch(
-                epoch,
-                stored,
-                layer_weights if store_weights else None,
-                source=source,
-                metrics=metrics.get(epoch),
-            )
-        for message in graph.warnings[n_warnings:]:  # found while running (no batch axis)
-            warnings.warn(message, stacklevel=2)
-        model_info: dict[str, Any] = {
-            "name": str(model.name),
-            "source": source_label,
-            "framework": f"keras {keras.__version__}",
-            "inputs": list(graph.input_names),
-            "warnings": list(graph.warnings),
-        }
-        storage_info = {k: v for k, v in (("dtype", np.dtype(dtype).name),
-                                          ("max_maps", max_maps), ("max_side", max_side),
-                                          ("maps_select", maps_select if max_maps else None))
-                        if v is not None}
-        model_info["storage"] = storage_info
-        input_arrays = {("inputs" if i == 0 else f"input_{i}"): x for i, x in enumerate(xs)}
-        inputs_info: dict[str, Any] = {
-            "count": count,
-            "shape": [int(d) for d in xs[0].shape[1:]],
-            "source": input_source,
-            "labels": label_list,
-        }
-        if len(xs) > 1:
-            inputs_info["names"] = list(graph.input_names)
-            inputs_info["shapes"] = [[int(d) for d in x.shape[1:]] for x in xs]
-            inputs_info["arrays"] = list(input_arrays)
-        return writer.finish(model_info, infos, inputs_info, input_arrays=input_arrays)
+            stored, layer_weights = capture.capture(epoch, source)
+            writer.add_epoch(epoch, stored, layer_weights if store_weights else None,
+                             source=source, metrics=metrics.get(epoch))
+        capture.warn_late()
+        return writer.finish(capture.model_info(source_label), capture.infos,
+                             capture.inputs_info(), input_arrays=capture.input_arrays())
     except BaseException:
         writer.abort()
         raise
+
+
+class ModelCapture:
+    """A model's layers and, on demand, every layer's activations and weights as stored in a
+    dump: shared by ``dump_keras`` (epochs from files) and the training ``Recorder`` (epochs
+    as they happen). The first capture fixes each layer's shapes and storage reduction."""
+
+    def __init__(self, model: Any, inputs: Any, *, path: str | Path = "model",
+                 labels: Sequence[Any] | np.ndarray | None = None, input_source: str = "",
+                 dtype: str = "float32", max_maps: int | None = None,
+                 max_side: int | None = None, maps_select: str = "even") -> None:
+        self.keras = _keras()
+        if not isinstance(model, self.keras.Model):
+            raise ModelError(None, f"model: expected a model file or a Keras model, got "
+                             f"{type(model).__name__}")
+        for name, value in (("max_maps", max_maps), ("max_side", max_side)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):
+                raise ModelError(None, f"{name}: expected a positive integer, got {value!r}")
+        if maps_select not in ("even", "first"):
+            raise ModelError(None,
+                             f"maps_select: expected 'even' or 'first', got {maps_select!r}")
+        try:
+            if np.dtype(dtype).kind != "f":
+                raise TypeError
+        except TypeError:
+            raise ModelError(None,
+                             f"dtype: {dtype!r} is not a float type (float32, float16)") from None
+        self.model = model
+        self.dtype = np.dtype(dtype)
+        self.max_maps, self.max_side, self.maps_select = max_maps, max_side, maps_select
+        self.graph = _build_graph(model, path)
+        for message in self.graph.warnings:
+            warnings.warn(message, stacklevel=3)
+        self._warned = len(self.graph.warnings)
+        self.infos = [rec.info for rec in self.graph.records]
+        self.input_source = input_source
+        self.xs = _model_inputs(inputs, self.graph, model, input_source or "inputs")
+        self.count = int(self.xs[0].shape[0])
+        self.labels: list[Any] | None = None
+        if labels is not None:
+            self.labels = np.asarray(labels).tolist()
+            if not isinstance(self.labels, list) or len(self.labels) != self.count:
+                n = len(self.labels) if isinstance(self.labels, list) else 1
+                raise ModelError(input_source or "labels",
+                                 f"labels: {n} labels for {self.count} inputs")
+        self.storage = _Storage(max_maps, max_side, maps_select)
+        self.first_epoch: int | None = None
+
+    def capture(self, epoch: int, source: str | Path) -> tuple[list[np.ndarray],
+                                                                list[list[np.ndarray]]]:
+        """Activations (reduced for storage) and weights of every layer, as the model is now."""
+        infos = self.infos
+        activations = _run_graph(self.graph, self.xs, epoch, source)
+        for info, act in zip(infos, activations, strict=True):
+            _check_activations(act, info, epoch, source, self.dtype)
+        if self.first_epoch is None:
+            self.first_epoch = epoch
+            for info, act in zip(infos, activations, strict=True):
+                info.output_shape = [int(d) for d in act.shape[1:]]
+                self.storage.plan(info)
+        else:
+            for info, act in zip(infos, activations, strict=True):
+                if list(act.shape[1:]) != info.output_shape:
+                    raise ModelError(
+                        source,
+                        f"epoch {epoch}: layer {info.name}: activations shape "
+                        f"{list(act.shape[1:])} differs from epoch {self.first_epoch}'s "
+                        f"{info.output_shape}",
+                    )
+        stored = [self.storage.apply(act, info)
+                  for info, act in zip(infos, activations, strict=True)]
+        del activations
+        layer_weights: list[list[np.ndarray]] = [
+            [np.asarray(w) for w in rec.layer.get_weights()] if rec.layer is not None else []
+            for rec in self.graph.records
+        ]
+        for info, ws in zip(infos, layer_weights, strict=True):
+            # relu(NaN) is 0 in TensorFlow, so NaN weights can hide behind finite outputs
+            if any(w.dtype.kind == "f" and not np.all(np.isfinite(w)) for w in ws):
+                raise ModelError(source, f"epoch {epoch}: layer {info.name}: NaN or Inf weights")
+        return stored, layer_weights
+
+    def warn_late(self) -> None:
+        """Warnings found while running (no batch axis, say), issued once."""
+        for message in self.graph.warnings[self._warned:]:
+            warnings.warn(message, stacklevel=3)
+        self._warned = len(self.graph.warnings)
+
+    def model_info(self, source_label: str) -> dict[str, Any]:
+        storage = {k: v for k, v in (("dtype", self.dtype.name), ("max_maps", self.max_maps),
+                                     ("max_side", self.max_side),
+                                     ("maps_select", self.maps_select if self.max_maps
+                                      else None))
+                   if v is not None}
+        return {
+            "name": str(self.model.name),
+            "source": source_label,
+            "framework": f"keras {self.keras.__version__}",
+            "inputs": list(self.graph.input_names),
+            "warnings": list(self.graph.warnings),
+            "storage": storage,
+        }
+
+    def input_arrays(self) -> dict[str, np.ndarray]:
+        return {("inputs" if i == 0 else f"input_{i}"): x for i, x in enumerate(self.xs)}
+
+    def inputs_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "count": self.count,
+            "shape": [int(d) for d in self.xs[0].shape[1:]],
+            "source": self.input_source,
+            "labels": self.labels,
+        }
+        if len(self.xs) > 1:
+            info["names"] = list(self.graph.input_names)
+            info["shapes"] = [[int(d) for d in x.shape[1:]] for x in self.xs]
+            info["arrays"] = list(self.input_arrays())
+        return info
+
 
 def _check_activations(act: np.ndarray, info: LayerInfo, epoch: int, source: str | Path,
                        dtype: np.dtype) -> None:

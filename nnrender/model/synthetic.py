@@ -65,7 +65,7 @@ def write_synthetic(out: str | Path, layers: list[LayerInfo], epochs: int = 3, c
     writer = DumpWriter(out, dtype=dtype)
     try:
         for e in range(epochs):
-            acts = [activation(layer.output_shape, count, e, seed + i)
+            acts = [activation(layer.array_shape, count, e, seed + i)
                     for i, layer in enumerate(layers)]
             writer.add_epoch(e, acts, metrics={"accuracy": min(1.0, 0.1 + 0.3 * e)})
         return writer.finish(

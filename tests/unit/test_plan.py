@@ -136,3 +136,19 @@ def test_large_maps_are_downsampled_to_the_tile_cap(tmp_path):
     plan = make_plan(Dump(path), cfg)
     assert plan.atlas.layout.factor[1] == math.ceil(100 / 32)
     assert tuple(plan.layers[1].tiles[0, 2:]) == (15, 25)
+
+
+def test_reduced_layers_draw_the_kept_maps_at_the_true_size(tmp_path, config):
+    """A dump that kept 4 of 32 maps, block-averaged to 4x4, shows 4 slabs of 8x8 size."""
+    layers = [LayerInfo("input", "InputLayer", [8, 8, 1]),
+              LayerInfo("conv", "Conv2D", [8, 8, 32], inbound=["input"], stored_shape=[4, 4, 4],
+                        channels=[0, 10, 20, 31])]
+    plan = make_plan(Dump(write_synthetic(tmp_path / "r", layers, epochs=2)), config)
+    conv = plan.layers[1]
+    assert len(conv.centers) == 4
+    assert tuple(conv.tiles[0, 2:]) == (4, 4)  # tile pixels: the stored maps
+    full = make_plan(Dump(write_synthetic(tmp_path / "f", [layers[0], LayerInfo(
+        "conv", "Conv2D", [8, 8, 32], inbound=["input"])], epochs=2)), config)
+    np.testing.assert_allclose(conv.sizes[0], full.layers[1].sizes[0])  # world size: 8x8
+    label = next(lab for lab in plan.labels if lab.layer == "conv")
+    assert label.text.splitlines()[1] == "8×8×32 (4 shown)"
