@@ -36,7 +36,6 @@ import os
 import re
 import sys
 import zipfile
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from nnrender.errors import ModelError
-from nnrender.model.keras_reader import _keras, _one_line
+from nnrender.model.keras_reader import _keras, _one_line, order_by_epoch
 from nnrender.model.keras_reader import epoch_number as epoch_of
 
 Loader = Callable[[Any], None]
@@ -65,40 +64,6 @@ def _tf() -> Any:
 
 
 # --------------------------------------------------------------------------- epoch numbers
-
-
-def _order_series(
-    files: list[tuple[int | None, Path]], source: str, allow_gaps: bool
-) -> list[tuple[int, Path]]:
-    """Sort by epoch; refuse unnumbered files, duplicates and irregular gaps."""
-    by_epoch: dict[int, Path] = {}
-    for number, file in files:
-        if number is None:
-            raise ModelError(file, "no epoch number in the file name (e.g. epoch_3)")
-        if number in by_epoch:
-            raise ModelError(
-                file, f"epoch {number} appears twice (also in {by_epoch[number].name})"
-            )
-        by_epoch[number] = file
-    series = sorted(by_epoch.items())
-    if allow_gaps or len(series) < 3:
-        return series
-    steps = [b[0] - a[0] for a, b in zip(series, series[1:], strict=False)]
-    counts = Counter(steps)
-    step = min(s for s, c in counts.items() if c == max(counts.values()))
-    for (e1, f1), (e2, f2), gap in zip(series, series[1:], steps, strict=False):
-        if gap == step:
-            continue
-        if gap % step == 0:
-            missing = ", ".join(str(e) for e in range(e1 + step, e2, step))
-            what = f"epoch{'s' if gap // step > 2 else ''} {missing} missing"
-        else:
-            what = f"epochs jump from {e1} to {e2} where the others step by {step}"
-        raise ModelError(
-            source,
-            f"{what} between {f1.name} and {f2.name} (pass --allow-gaps to dump them anyway)",
-        )
-    return series
 
 
 # --------------------------------------------------------------------------- what is on disk
@@ -548,14 +513,14 @@ def _series(kind: str, paths: list[Path], source: str, allow_gaps: bool) -> Seri
             number = epoch_of(paths[0]) or 0
             ordered = [(number, paths[0])]
         else:
-            ordered = _order_series([(epoch_of(p), p) for p in paths], source, allow_gaps)
+            ordered = order_by_epoch([(epoch_of(p), p) for p in paths], source, allow_gaps)
         return [
             (n, str(p) + ".index", _checkpoint_loader(p, n)) for n, p in ordered
         ]
     if len(paths) == 1:
         ordered = [(epoch_of(paths[0]) or 0, paths[0])]
     else:
-        ordered = _order_series([(epoch_of(p), p) for p in paths], source, allow_gaps)
+        ordered = order_by_epoch([(epoch_of(p), p) for p in paths], source, allow_gaps)
     return [(n, str(p), _file_loader(p, n)) for n, p in ordered]
 
 

@@ -22,6 +22,7 @@ import os
 import re
 import sys
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,17 +137,42 @@ def find_weight_series(pattern_or_folder: str | Path) -> list[tuple[int, Path]]:
     else:
         raise ModelError(text, "weights: no such file or folder")
 
+    return order_by_epoch([(epoch_number(f), f) for f in files], text, allow_gaps=True)
+
+
+def order_by_epoch(
+    files: list[tuple[int | None, Path]], source: str, allow_gaps: bool
+) -> list[tuple[int, Path]]:
+    """Sort ``(epoch, file)`` pairs by epoch; refuse unnumbered files, duplicates and (unless
+    ``allow_gaps``) irregular gaps, since a missing file usually means an interrupted copy."""
     by_epoch: dict[int, Path] = {}
-    for file in files:
-        number = epoch_number(file)
+    for number, file in files:
         if number is None:
-            raise ModelError(file, "no epoch number in the weight file's name (e.g. epoch_3)")
+            raise ModelError(file, "no epoch number in the file name (e.g. epoch_3)")
         if number in by_epoch:
             raise ModelError(
                 file, f"epoch {number} appears twice (also in {by_epoch[number].name})"
             )
         by_epoch[number] = file
-    return sorted(by_epoch.items())
+    series = sorted(by_epoch.items())
+    if allow_gaps or len(series) < 3:
+        return series
+    steps = [b[0] - a[0] for a, b in zip(series, series[1:], strict=False)]
+    counts = Counter(steps)
+    step = min(s for s, c in counts.items() if c == max(counts.values()))
+    for (e1, f1), (e2, f2), gap in zip(series, series[1:], steps, strict=False):
+        if gap == step:
+            continue
+        if gap % step == 0:
+            missing = ", ".join(str(e) for e in range(e1 + step, e2, step))
+            what = f"epoch{'s' if gap // step > 2 else ''} {missing} missing"
+        else:
+            what = f"epochs jump from {e1} to {e2} where the others step by {step}"
+        raise ModelError(
+            source,
+            f"{what} between {f1.name} and {f2.name} (pass --allow-gaps to dump them anyway)",
+        )
+    return series
 
 
 def _resolve_weights(

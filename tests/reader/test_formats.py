@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from nnrender.errors import ModelError
-from nnrender.model.formats import _order_series, epoch_of, open_model
+from nnrender.model.formats import epoch_of, open_model
+from nnrender.model.keras_reader import order_by_epoch
 
 pytestmark = pytest.mark.tf
 
@@ -147,17 +148,17 @@ def test_epoch_number_rule(name: str, epoch: int | None) -> None:
 
 def test_series_is_numeric_and_gaps_are_checked() -> None:
     files = [(epoch_of(n), Path(n)) for n in ("ckpt-10", "ckpt-2", "ckpt-6")]
-    assert [e for e, _ in _order_series(files, "ckpts", False)] == [2, 6, 10]  # step 4
+    assert [e for e, _ in order_by_epoch(files, "ckpts", False)] == [2, 6, 10]  # step 4
     gap = [(n, Path(f"ckpt-{n}")) for n in (1, 2, 4)]
     with pytest.raises(ModelError) as exc:
-        _order_series(gap, "ckpts", False)
+        order_by_epoch(gap, "ckpts", False)
     assert "epoch 3 missing between ckpt-2 and ckpt-4" in _line(exc)
-    assert [e for e, _ in _order_series(gap, "ckpts", True)] == [1, 2, 4]
+    assert [e for e, _ in order_by_epoch(gap, "ckpts", True)] == [1, 2, 4]
     odd = [(n, Path(f"e{n}")) for n in (5, 10, 15, 17)]
     with pytest.raises(ModelError, match="jump from 15 to 17"):
-        _order_series(odd, "ckpts", False)
+        order_by_epoch(odd, "ckpts", False)
     with pytest.raises(ModelError, match="epoch 2 appears twice"):
-        _order_series([(2, Path("a2")), (2, Path("b2"))], "x", False)
+        order_by_epoch([(2, Path("a2")), (2, Path("b2"))], "x", False)
 
 
 # --------------------------------------------------------------------------- Keras files

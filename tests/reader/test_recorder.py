@@ -38,7 +38,7 @@ def test_records_each_epoch_with_history(keras_mod: Any, tmp_path: Path) -> None
     model = _model(keras)
     model.compile(optimizer=keras.optimizers.Adam(0.05), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    before = keras.Model(model.inputs, model.get_layer("conv").output)(x[:4]).numpy()
+    before = keras.Model(model.inputs, model.get_layer("conv").output)([x[:4]]).numpy()
     out = tmp_path / "dump"
     model.fit(x, y, epochs=3, batch_size=16, verbose=0,
               callbacks=[Recorder(out, inputs=x[:4], labels=y[:4])])
@@ -47,7 +47,7 @@ def test_records_each_epoch_with_history(keras_mod: Any, tmp_path: Path) -> None
     assert d.epochs[0].metrics == {}
     assert {"loss", "accuracy"} <= set(d.epochs[3].metrics)
     np.testing.assert_allclose(d.activations(0, "conv"), before, atol=1e-5)
-    after = keras.Model(model.inputs, model.get_layer("out").output)(x[:4]).numpy()
+    after = keras.Model(model.inputs, model.get_layer("out").output)([x[:4]]).numpy()
     np.testing.assert_allclose(d.activations(3, "out"), after, atol=1e-5)
     assert not np.allclose(d.activations(0, "out"), d.activations(3, "out"))
     assert d.manifest.inputs["labels"] == y[:4].tolist()
