@@ -95,6 +95,8 @@ def _cli_layer(args: argparse.Namespace) -> dict:
     from nnrender.config.load import parse_set
 
     layer = parse_set(getattr(args, "sets", []))
+    if isinstance(layer.get("dump"), str) and not Path(layer["dump"]).is_absolute():
+        layer["dump"] = str(Path.cwd() / layer["dump"])  # typed here: relative to here
     if args.engine:
         layer.setdefault("render", {})["engine"] = args.engine
     return layer
@@ -150,6 +152,9 @@ def _dump(args: argparse.Namespace) -> int:
             raise NNRenderError(f"--{flag.replace('_', '-')}", f"must be at least 1, not {value}")
     import json
 
+    from nnrender.model.ir import check_dump_target
+
+    check_dump_target(args.out)  # before minutes of work, not after
     from nnrender.model.formats import open_model
     from nnrender.model.inputs import load_inputs
     from nnrender.model.keras_reader import dump_keras

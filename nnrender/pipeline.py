@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -92,9 +91,15 @@ def run_render(config: SceneConfig, base_dir: Path, request: RenderRequest,
     if request.still is not None:
         still_frame = request.still or config.output.still_frame or last
         if not 1 <= still_frame <= last:
-            raise ConfigError("--still", f"frame {still_frame} outside 1-{last}")
+            where = "--still" if request.still else f"{source}: output.still_frame"
+            raise ConfigError(where, f"frame {still_frame} outside 1-{last}")
     out = request.out_dir
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NNRenderError(out, f"cannot create the output folder: {exc.strerror}") from None
+    if request.save_blend is not None:
+        check_blend_path(request.save_blend)
     plan.save(out)
 
     from nnrender.blender import build as bbuild  # heavy: Blender loads here
@@ -113,7 +118,9 @@ def run_render(config: SceneConfig, base_dir: Path, request: RenderRequest,
         fingerprint = plan_fingerprint(plan, engine)
         stamp = frames_dir / ".plan"
         if frames_dir.is_dir() and (not stamp.is_file() or stamp.read_text() != fingerprint):
-            shutil.rmtree(frames_dir)  # frames of another plan: reusing them would mix scenes
+            # frames of another plan: reusing them would mix scenes. Only our own files go.
+            for old in [*frames_dir.glob("frame_[0-9]*.png"), *frames_dir.glob(".frame_*.tmp.png")]:
+                old.unlink()
         frames_dir.mkdir(parents=True, exist_ok=True)
         stamp.write_text(fingerprint)
         frames = list(range(first_frame, last_frame + 1))
@@ -143,6 +150,12 @@ def run_render(config: SceneConfig, base_dir: Path, request: RenderRequest,
           + (f", {result.seconds_per_frame:.2f} s/frame" if result.seconds_per_frame else ""),
           file=sys.stderr)
     return result
+
+
+def check_blend_path(path: Path) -> Path:
+    if path.is_dir() or path.parent.exists() and not path.parent.is_dir():
+        raise NNRenderError(path, "--save-blend needs a file path (e.g. scene.blend)")
+    return path
 
 
 def check_output_dir(path: Path) -> Path:

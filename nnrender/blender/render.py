@@ -87,6 +87,9 @@ def save_blend(path: Path) -> Path:
             img.pack()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.blend")
-    bpy.ops.wm.save_as_mainfile(filepath=str(tmp), compress=True, copy=True)
-    os.replace(tmp, path)
+    try:
+        bpy.ops.wm.save_as_mainfile(filepath=str(tmp), compress=True, copy=True)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path

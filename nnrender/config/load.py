@@ -38,10 +38,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _preset(name: str) -> dict[str, Any]:
+def _preset(name: str, source: str | Path | None) -> dict[str, Any]:
     if name not in preset_names():
         known = ", ".join(preset_names())
-        raise ConfigError(None, f"quality: unknown preset {name!r} (one of {known})")
+        raise ConfigError(source, f"quality: unknown preset {name!r} (one of {known})")
     text = resources.files("nnrender").joinpath(f"presets/quality/{name}.yaml").read_text()
     return yaml.safe_load(text) or {}
 
@@ -114,8 +114,13 @@ def load_config(
         base_dir = path.resolve().parent
     cli = cli or {}
     _check(cli, "--set")
-    name = quality or scene_data.get("quality") or SceneConfig().quality
-    preset = _preset(str(name))
+    if quality:
+        name, origin = quality, "-q"
+    elif cli.get("quality"):
+        name, origin = cli["quality"], "--set"
+    else:
+        name, origin = scene_data.get("quality") or SceneConfig().quality, scene
+    preset = _preset(str(name), origin)
     _check(preset, f"preset {name}")
     merged = _merge(_merge(preset, scene_data), cli)
     merged["quality"] = name

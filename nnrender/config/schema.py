@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class RenderConfig(_Strict):
@@ -29,15 +29,17 @@ class RenderConfig(_Strict):
 
 
 class TimelineConfig(_Strict):
-    hold: float = Field(0.5, ge=0, description="seconds each epoch is held")
-    blend: float = Field(0.6, ge=0, description="seconds of blend between two epochs")
-    end_hold: float = Field(1.0, ge=0, description="extra seconds on the last epoch")
+    hold: float = Field(0.5, ge=0, le=3600, description="seconds each epoch is held")
+    blend: float = Field(0.6, ge=0, le=3600, description="seconds of blend between two epochs")
+    end_hold: float = Field(1.0, ge=0, le=3600, description="extra seconds on the last epoch")
 
 
 class CameraConfig(_Strict):
-    azimuth: float = Field(55.0, description="degrees from the input side towards the viewer")
+    azimuth: float = Field(55.0, ge=-3600, le=3600,
+                           description="degrees from the input side towards the viewer")
     elevation: float = Field(20.0, ge=-89, le=89)
-    orbit: float = Field(14.0, description="degrees the camera turns over the whole video")
+    orbit: float = Field(14.0, ge=-3600, le=3600,
+                         description="degrees the camera turns over the whole video")
     lens: float = Field(70.0, gt=1, le=500, description="focal length, mm (36 mm sensor)")
     margin: float = Field(1.06, ge=1.0, le=3.0, description="empty border around the network")
 
@@ -76,8 +78,8 @@ class SceneConfig(_Strict):
     dump: str | None = None
     quality: str = "preview"
     sample: int = Field(0, ge=0, description="which recorded input drives the activations")
-    epochs: list[int] | None = None
-    seed: int = 0
+    epochs: list[int] | None = Field(None, min_length=1)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
     render: RenderConfig = RenderConfig()
     timeline: TimelineConfig = TimelineConfig()
     camera: CameraConfig = CameraConfig()

@@ -17,7 +17,14 @@ from typing import Any
 import numpy as np
 
 from nnrender.errors import DumpError
-from nnrender.model.ir import MANIFEST, EpochInfo, LayerInfo, Manifest, array_key
+from nnrender.model.ir import (
+    MANIFEST,
+    EpochInfo,
+    LayerInfo,
+    Manifest,
+    array_key,
+    check_dump_target,
+)
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -33,7 +40,7 @@ class DumpAppender:
     def __init__(self, out: str | Path, model: dict[str, Any], layers: list[LayerInfo],
                  inputs: dict[str, Any], input_arrays: dict[str, np.ndarray] | None = None,
                  dtype: str = "float32") -> None:
-        self.out = Path(out)
+        self.out = check_dump_target(out)
         self.dtype = np.dtype(dtype)
         self.model = model
         self.layers = layers
@@ -50,12 +57,29 @@ class DumpAppender:
             if mine != theirs:
                 raise DumpError(mpath, "the folder holds a dump of a different architecture; "
                                        "record into a new folder")
-            if int(old.inputs.get("count", -1)) != int(inputs.get("count", -2)):
+            if [(la.stored_shape, la.channels) for la in layers] != [
+                    (la.stored_shape, la.channels) for la in old.layers]:
+                raise DumpError(mpath, "the folder's dump was stored with other max_maps/"
+                                       "max_side settings; use the same ones or a new folder")
+            if not self._same_inputs(old, input_arrays):
                 raise DumpError(mpath, "the folder's dump was recorded for other inputs")
             self.epochs = list(old.epochs)
         (self.out / "arrays").mkdir(parents=True, exist_ok=True)
         if input_arrays:
             _save_npz(self.out / "arrays" / "inputs.npz", input_arrays)
+
+    def _same_inputs(self, old: Manifest, arrays: dict[str, np.ndarray] | None) -> bool:
+        if int(old.inputs.get("count", -1)) != int(self.inputs.get("count", -2)):
+            return False
+        stored = self.out / "arrays" / "inputs.npz"
+        if not arrays or not stored.is_file():
+            return True
+        try:
+            with np.load(stored, allow_pickle=False) as npz:
+                return set(npz.files) == set(arrays) and all(
+                    np.array_equal(npz[k], np.asarray(v)) for k, v in arrays.items())
+        except Exception:  # unreadable: it will be rewritten below
+            return True
 
     @property
     def recorded(self) -> list[int]:

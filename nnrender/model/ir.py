@@ -12,7 +12,6 @@ import math
 import os
 import shutil
 import tempfile
-import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,11 +101,11 @@ class Manifest:
                 epochs=epochs,
                 inputs=dict(data["inputs"]),
             )
+            manifest.validate(source)
         except KeyError as exc:
             raise DumpError(source, f"missing key {exc.args[0]!r}") from None
-        except TypeError as exc:
+        except (TypeError, ValueError, AttributeError) as exc:
             raise DumpError(source, f"malformed entry: {exc}") from None
-        manifest.validate(source)
         return manifest
 
     def validate(self, source: str | Path) -> None:
@@ -211,7 +210,7 @@ class Dump:
                 raise DumpError(fpath, "array file listed in the manifest is missing")
             try:
                 self._open[rel] = np.load(fpath, allow_pickle=False)
-            except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            except Exception as exc:  # zip, header, zlib, EOF: all mean a damaged file
                 raise DumpError(fpath, f"corrupt array file: {exc}") from None
         return self._open[rel]
 
@@ -227,7 +226,7 @@ class Dump:
             raise DumpError(self.path / ep.activations, f"layer {info.name}: no activations")
         try:
             arr = np.asarray(npz[key])
-        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        except Exception as exc:  # a damaged array file, whatever the layer
             raise DumpError(self.path / ep.activations, f"layer {info.name}: {exc}") from None
         expected = (int(self.manifest.inputs["count"]), *info.array_shape)
         if arr.shape != expected:
@@ -259,6 +258,24 @@ class Dump:
         self._open.clear()
 
 
+def check_dump_target(out: str | Path) -> Path:
+    """The folder a dump may be written to: absent, empty, or an earlier dump (which is
+    replaced). Anything else is the user's and is never touched."""
+    path = Path(out).resolve()
+    if path.exists() and not path.is_dir():
+        raise DumpError(path, "output path exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()):
+        manifest = path / MANIFEST
+        try:
+            is_dump = json.loads(manifest.read_text(encoding="utf-8")).get("format") == FORMAT
+        except (OSError, ValueError, AttributeError):
+            is_dump = False
+        if not is_dump:
+            raise DumpError(path, "output folder holds files but no nnrender dump; choose an "
+                                  "empty or new folder")
+    return path
+
+
 class DumpWriter:
     """Writes a dump into a temporary sibling folder and swaps it in only when complete,
     so a failed or killed dump never damages an earlier one."""
@@ -267,8 +284,11 @@ class DumpWriter:
                  weights_dtype: str | None = None, compress: bool = False) -> None:
         """``weights_dtype`` casts float weights (None keeps them as given); ``compress``
         zips the .npz members (smaller dumps, still read one array at a time)."""
-        self.out = Path(out)
-        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.out = check_dump_target(out)
+        try:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DumpError(self.out, f"cannot create the output folder: {exc.strerror}") from None
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=self.out.parent))
         (self.tmp / "arrays").mkdir()
         self.dtype = np.dtype(dtype)

@@ -92,3 +92,17 @@ def test_cli_render_then_resume(synthetic_dump: Path, tmp_path: Path) -> None:
     assert _frame_files(frames_dir) == expected
     assert probe_mp4(video)["frames"] == last
     assert not _temp_files(out)
+
+
+def test_stale_frames_go_but_other_files_stay(synthetic_dump: Path, tmp_path: Path) -> None:
+    """Frames from another plan are replaced; files nnrender did not write are left alone."""
+    out = tmp_path / "out"
+    frames = out / "frames"
+    frames.mkdir(parents=True)
+    (frames / "my_notes.txt").write_text("mine")
+    (frames / frame_name(1)).write_bytes(b"an old frame of another scene")
+    config, base = load_config(None, {"dump": str(synthetic_dump), **parse_set(SETS)}, "draft")
+    result = run_render(config, base, RenderRequest(out_dir=out, frames="1-2", progress=False))
+    assert result.rendered == [1, 2]
+    assert (frames / "my_notes.txt").read_text() == "mine"
+    assert (frames / frame_name(1)).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

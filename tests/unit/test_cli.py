@@ -117,3 +117,26 @@ def test_help_lists_commands():
     assert proc.returncode == 0
     for cmd in ("demo", "dump", "render"):
         assert cmd in proc.stdout
+
+
+def test_set_dump_is_relative_to_where_it_was_typed(tmp_path):
+    (tmp_path / "scenes").mkdir()
+    scene = tmp_path / "scenes" / "s.yaml"
+    scene.write_text("quality: draft\n")
+    proc = run("render", scene, "--set", "dump=mydump", "-o", tmp_path / "o", cwd=tmp_path)
+    _assert_user_error(proc, str(tmp_path / "mydump"), "does not exist")
+
+
+def test_dump_refuses_a_folder_of_other_files(tmp_path):
+    import numpy as np
+
+    mine = tmp_path / "work"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    arr = tmp_path / "x.npy"
+    np.save(arr, np.zeros((1, 8, 8, 1), np.float32))
+    model = tmp_path / "m.keras"
+    model.write_bytes(b"PK\x03\x04 not really")  # fails before TensorFlow loads it
+    _assert_user_error(run("dump", model, "--input", arr, "-o", mine), str(mine),
+                       "no nnrender dump")
+    assert (mine / "notes.txt").read_text() == "mine"

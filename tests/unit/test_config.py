@@ -73,3 +73,20 @@ def test_yaml_cannot_name_code(tmp_path):
     scene = _scene(tmp_path, "dump: !!python/object/apply:os.system ['echo hi']\n")
     with pytest.raises(ConfigError):
         load_config(scene)
+
+
+def test_command_line_quality_beats_the_scene(tmp_path):
+    scene = _scene(tmp_path, "dump: d\nquality: final\n")
+    cfg, _ = load_config(scene, parse_set(["quality=draft"]))
+    assert cfg.quality == "draft" and cfg.render.resolution == (320, 180)
+    scene = _scene(tmp_path, "dump: d\nquality: ultra\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(scene)
+    assert str(scene) in exc.value.line() and "unknown preset 'ultra'" in exc.value.line()
+
+
+@pytest.mark.parametrize("item", ["epochs=[]", "camera.azimuth=.nan", "seed=-1",
+                                  "timeline.hold=1e9", "look.background=[.inf, 0, 0]"])
+def test_values_that_would_break_later_are_refused(item):
+    with pytest.raises(ConfigError, match=item.split("=")[0].replace(".", r"\.")):
+        load_config(None, parse_set([item]))

@@ -57,3 +57,23 @@ def test_other_architecture_is_refused(tmp_path):
         _appender(tmp_path / "d", other)
     assert (tmp_path / "d" / MANIFEST).read_text() == before
     assert json.loads(before)["epochs"][0]["epoch"] == 0
+
+
+def test_resume_with_other_storage_or_inputs_is_refused(tmp_path):
+    layers = cnn_layers()
+    inputs = {"inputs": np.ones((2, 8, 8, 1), np.float32)}
+    DumpAppender(tmp_path / "d", {"name": "m"}, layers, {"count": 2},
+                 input_arrays=inputs).add_epoch(0, _acts(layers, 0))
+    other_inputs = {"inputs": np.zeros((2, 8, 8, 1), np.float32)}
+    with pytest.raises(DumpError, match="other inputs"):
+        DumpAppender(tmp_path / "d", {"name": "m"}, layers, {"count": 2},
+                     input_arrays=other_inputs)
+    reduced = cnn_layers()
+    reduced[1].stored_shape, reduced[1].channels = [8, 8, 2], [0, 15]
+    with pytest.raises(DumpError, match="max_maps"):
+        DumpAppender(tmp_path / "d", {"name": "m"}, reduced, {"count": 2}, input_arrays=inputs)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "a.txt").write_text("x")
+    with pytest.raises(DumpError, match="no nnrender dump"):
+        _appender(mine)

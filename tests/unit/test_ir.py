@@ -97,3 +97,39 @@ def test_rewrite_replaces_dump(tmp_path):
 def test_float16_storage(tmp_path):
     out = write_synthetic(tmp_path / "h", cnn_layers(), epochs=1, dtype="float16")
     assert Dump(out).activations(0, "conv1").dtype == np.float16
+
+
+def test_writer_never_replaces_a_folder_that_is_not_a_dump(tmp_path):
+    mine = tmp_path / "work"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("precious")
+    with pytest.raises(DumpError, match="no nnrender dump"):
+        DumpWriter(mine)
+    assert (mine / "thesis.tex").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DumpError, match="not a folder"):
+        DumpWriter(tmp_path / "file")
+
+
+def test_writer_accepts_dot(tmp_path, monkeypatch):
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    out = write_synthetic(".", cnn_layers(), epochs=1)
+    assert out == here and (here / MANIFEST).is_file()
+
+
+def test_manifest_with_wrong_types_is_one_error(tmp_path, dump_path):
+    bad = tmp_path / "types"
+    shutil.copytree(dump_path, bad)
+    data = json.loads((bad / MANIFEST).read_text())
+    data["layers"][1]["output_shape"] = 5
+    (bad / MANIFEST).write_text(json.dumps(data))
+    with pytest.raises(DumpError, match="malformed entry"):
+        Dump(bad)
+    empty = tmp_path / "empty"
+    shutil.copytree(dump_path, empty)
+    (empty / "arrays" / "epoch_0000.activations.npz").write_bytes(b"")
+    with pytest.raises(DumpError, match="corrupt array file"):
+        Dump(empty).activations(0, "conv1")
