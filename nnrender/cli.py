@@ -195,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "dump":
             return _dump(args)
         if args.command == "render":
+            if args.frames and args.still is not None:
+                raise NNRenderError("--frames", "render either --frames or a --still, not both")
             out = args.out or Path("nnrender-out") / args.scene.stem
             video = args.still is None
             return _render(args.scene, _cli_layer(args), args, out, video, args.still)

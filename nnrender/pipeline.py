@@ -100,6 +100,8 @@ def run_render(config: SceneConfig, base_dir: Path, request: RenderRequest,
         raise NNRenderError(out, f"cannot create the output folder: {exc.strerror}") from None
     if request.save_blend is not None:
         check_blend_path(request.save_blend)
+    for stale in out.glob(".*.tmp.png"):  # a still from a killed run
+        stale.unlink()
     plan.save(out)
 
     from nnrender.blender import build as bbuild  # heavy: Blender loads here

@@ -6,8 +6,24 @@ import atexit
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 _CACHE_VARS = ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME")
+_PREFIX = "nnrender-home-"
+
+
+def _remove_orphans() -> None:
+    """Folders of killed runs (atexit never ran): removed once their process is gone."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*-*"):
+        pid = folder.name[len(_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:  # another user's live process
+            pass
 
 
 def isolate_home() -> str:
@@ -18,7 +34,8 @@ def isolate_home() -> str:
     existing = os.environ.get("NNRENDER_HOME")
     if existing and os.path.isdir(existing):
         return existing
-    home = tempfile.mkdtemp(prefix="nnrender-home-")
+    _remove_orphans()
+    home = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-")
     atexit.register(shutil.rmtree, home, True)
     env = {
         "NNRENDER_HOME": home,

@@ -140,3 +140,11 @@ def test_dump_refuses_a_folder_of_other_files(tmp_path):
     _assert_user_error(run("dump", model, "--input", arr, "-o", mine), str(mine),
                        "no nnrender dump")
     assert (mine / "notes.txt").read_text() == "mine"
+
+
+def test_frames_and_still_together_is_an_error(tmp_path, dump_path):
+    scene = tmp_path / "s.yaml"
+    scene.write_text(f"dump: {dump_path}\n")
+    _assert_user_error(run("render", scene, "--frames", "1-2", "--still", "-o", tmp_path / "o"),
+                       "--frames", "not both")
+    assert not (tmp_path / "o").exists()
