@@ -120,8 +120,9 @@ def run_render(config: SceneConfig, base_dir: Path, request: RenderRequest,
         fingerprint = plan_fingerprint(plan, engine)
         stamp = frames_dir / ".plan"
         if frames_dir.is_dir() and (not stamp.is_file() or stamp.read_text() != fingerprint):
-            # frames of another plan: reusing them would mix scenes. Only our own files go.
-            for old in [*frames_dir.glob("frame_[0-9]*.png"), *frames_dir.glob(".frame_*.tmp.png")]:
+            # frames of another plan: reusing them would mix scenes. Only our own files go
+            # (render_frames clears the temporaries)
+            for old in frames_dir.glob("frame_[0-9]*.png"):
                 old.unlink()
         frames_dir.mkdir(parents=True, exist_ok=True)
         stamp.write_text(fingerprint)

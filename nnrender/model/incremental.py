@@ -9,7 +9,6 @@ so far, and a resumed run appends to it. Pure numpy: no TensorFlow.
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,9 @@ from nnrender.model.ir import (
     EpochInfo,
     LayerInfo,
     Manifest,
-    array_key,
     check_dump_target,
+    epoch_arrays,
+    numeric_metrics,
 )
 
 
@@ -90,23 +90,11 @@ class DumpAppender:
                   metrics: dict[str, Any] | None = None, source: str | None = None) -> EpochInfo:
         """Write one epoch; an epoch number recorded before is replaced (a re-run), and any
         later ones are dropped, since training restarted from here."""
-        act_rel = f"arrays/epoch_{epoch:04d}.activations.npz"
-        _save_npz(self.out / act_rel, {array_key(i): np.asarray(a, dtype=self.dtype)
-                                       for i, a in enumerate(activations)})
-        w_rel = None
-        if weights is not None:
-            w_rel = f"arrays/epoch_{epoch:04d}.weights.npz"
-            _save_npz(self.out / w_rel, {f"{array_key(i)}_w{j}": np.asarray(w)
-                                         for i, ws in enumerate(weights)
-                                         for j, w in enumerate(ws)})
-        clean = {}
-        for key, value in (metrics or {}).items():
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                continue
-            if math.isfinite(number):
-                clean[key] = number
+        files = epoch_arrays(epoch, activations, weights, self.dtype)
+        for rel, arrays in files:
+            _save_npz(self.out / rel, arrays)
+        act_rel, w_rel = files[0][0], (files[1][0] if len(files) > 1 else None)
+        clean = numeric_metrics(metrics)
         info = EpochInfo(epoch=epoch, activations=act_rel, weights=w_rel, source=source,
                          metrics=clean)
         dropped = [ep for ep in self.epochs if ep.epoch > epoch]

@@ -258,6 +258,46 @@ class Dump:
         self._open.clear()
 
 
+def numeric_metrics(metrics: dict[str, Any] | None) -> dict[str, float]:
+    """Finite numbers only: training logs may hold strings, booleans or NaN."""
+    clean: dict[str, float] = {}
+    for key, value in (metrics or {}).items():
+        if isinstance(value, bool):
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(number):
+            clean[str(key)] = number
+    return clean
+
+
+def epoch_arrays(
+    epoch: int,
+    activations: list[np.ndarray],
+    weights: list[list[np.ndarray]] | None,
+    dtype: np.dtype,
+    weights_dtype: np.dtype | None = None,
+) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """The ``(relative path, arrays)`` files of one epoch, keyed as ``Dump`` reads them."""
+    files = [(f"arrays/epoch_{epoch:04d}.activations.npz",
+              {array_key(i): np.asarray(a, dtype=dtype) for i, a in enumerate(activations)})]
+    if weights is not None:
+        files.append((f"arrays/epoch_{epoch:04d}.weights.npz",
+                      {f"{array_key(i)}_w{j}": _cast_weight(w, weights_dtype)
+                       for i, ws in enumerate(weights) for j, w in enumerate(ws)}))
+    return files
+
+
+def _cast_weight(w: Any, dtype: np.dtype | None) -> np.ndarray:
+    arr = np.asarray(w)
+    if dtype is None or arr.dtype.kind != "f":
+        return arr
+    cast = arr.astype(dtype)
+    return cast if np.all(np.isfinite(cast)) else arr  # overflow: keep the original
+
+
 def check_dump_target(out: str | Path) -> Path:
     """The folder a dump may be written to: absent, empty, or an earlier dump (which is
     replaced). Anything else is the user's and is never touched."""
@@ -304,32 +344,15 @@ class DumpWriter:
         source: str | None = None,
         metrics: dict[str, float] | None = None,
     ) -> EpochInfo:
-        act_rel = f"arrays/epoch_{epoch:04d}.activations.npz"
-        self._save(
-            self.tmp / act_rel,
-            **{array_key(i): np.asarray(a, dtype=self.dtype) for i, a in enumerate(activations)},
-        )
-        w_rel = None
-        if weights is not None:
-            w_rel = f"arrays/epoch_{epoch:04d}.weights.npz"
-            arrays = {
-                f"{array_key(i)}_w{j}": self._weight(w)
-                for i, ws in enumerate(weights)
-                for j, w in enumerate(ws)
-            }
-            self._save(self.tmp / w_rel, **arrays)
-        clean = {k: float(v) for k, v in (metrics or {}).items() if math.isfinite(float(v))}
+        files = epoch_arrays(epoch, activations, weights, self.dtype, self.weights_dtype)
+        for rel, arrays in files:
+            self._save(self.tmp / rel, **arrays)
+        act_rel, w_rel = files[0][0], (files[1][0] if len(files) > 1 else None)
+        clean = numeric_metrics(metrics)
         info = EpochInfo(epoch=epoch, activations=act_rel, weights=w_rel, source=source,
                          metrics=clean)
         self.epochs.append(info)
         return info
-
-    def _weight(self, w: Any) -> np.ndarray:
-        arr = np.asarray(w)
-        if self.weights_dtype is None or arr.dtype.kind != "f":
-            return arr
-        cast = arr.astype(self.weights_dtype)
-        return cast if np.all(np.isfinite(cast)) else arr  # overflow: keep the original
 
     def finish(self, model: dict[str, Any], layers: list[LayerInfo], inputs: dict[str, Any],
                input_arrays: dict[str, np.ndarray] | None = None) -> Path:

@@ -843,11 +843,7 @@ def dump_keras(
                            dtype=dtype, max_maps=max_maps, max_side=max_side,
                            maps_select=maps_select)
     series = _series(weights, source_label)
-    metrics = {  # numbers only: DumpWriter stores floats
-        int(k): {str(m): float(val) for m, val in dict(v).items()
-                 if isinstance(val, (int, float, np.number)) and not isinstance(val, bool)}
-        for k, v in (metrics_by_epoch or {}).items()
-    }
+    metrics = {int(k): dict(v) for k, v in (metrics_by_epoch or {}).items()}
     writer = DumpWriter(out_dir, dtype=dtype, weights_dtype=dtype, compress=compress)
     try:
         for epoch, source, load in series:
