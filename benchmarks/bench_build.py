@@ -2,24 +2,30 @@
 
 The design promises that big networks stay cheap because feature maps are Geometry Nodes
 instances sampling one texture atlas (DESIGN.md, "Fast bpy"). This benchmark keeps that
-promise honest: it times ``make_plan`` and ``build`` for the demo-shaped network and for a
-synthetic network of 25,000 feature maps (goal: under 5 s and 2 GB), and it also times the
-evaluation of the built scene's depsgraph, because instancing is lazy and its real cost can
-hide there rather than in ``build``.
+promise honest: it times ``make_plan`` and ``build`` for the demo-shaped network, for a
+synthetic network of 25,000 feature maps, and for real ResNet-50 and VGG16 dumps (every
+feature map of every layer, one epoch; goal for those and the 25k network: under 5 s and
+2 GB). It also times the evaluation of the built scene's depsgraph, because instancing is
+lazy and its real cost can hide there rather than in ``build``.
 
 Each case runs in its own subprocess (this script re-invoked with ``--case NAME``), so the
-peak RSS reported is that case's alone. Synthetic dumps are written by the parent process
-into a temporary folder, so dump writing never counts towards a case's memory or time.
+peak RSS reported is that case's alone. Synthetic dumps are written by the parent process,
+and the Keras dumps by a TensorFlow subprocess (``--make-dump``; TensorFlow and bpy in one
+process crash), into a temporary folder, so dump writing never counts towards a case.
 
     python benchmarks/bench_build.py                     # all cases
-    python benchmarks/bench_build.py --cases demo wide25k-e1
+    python benchmarks/bench_build.py --cases resnet50 vgg16 --keep-dumps /tmp/bench-dumps
+    python benchmarks/bench_build.py --cases resnet50 --profile
     python benchmarks/bench_build.py --demo-dump nnrender-demo/model/dump
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import json
+import pstats
 import resource
 import shutil
 import subprocess
@@ -41,7 +47,7 @@ DEMO_INPUTS = 4  # the demo records 4 test digits
 @dataclass(frozen=True)
 class Case:
     name: str
-    kind: str  # "demo" or "wide"
+    kind: str  # "demo", "wide" or "keras" (a real keras.applications model)
     epochs: int
     goal: bool  # checked against GOAL_SECONDS / GOAL_MB
 
@@ -50,7 +56,11 @@ CASES = {
     "demo": Case("demo", "demo", DEMO_EPOCHS, goal=False),
     "wide25k-e1": Case("wide25k-e1", "wide", 1, goal=True),
     "wide25k-e2": Case("wide25k-e2", "wide", 2, goal=True),
+    "resnet50": Case("resnet50", "keras", 1, goal=True),
+    "vgg16": Case("vgg16", "keras", 1, goal=True),
 }
+KERAS_DTYPE = "float16"  # activations as stored in the Keras dumps (halves the files)
+PROFILE_LINES = 18  # rows of each cProfile table printed with --profile
 
 
 def peak_rss_mb() -> float:
@@ -61,7 +71,37 @@ def peak_rss_mb() -> float:
 # --------------------------------------------------------------------------- child side
 
 
-def run_case(dump_path: Path, engine: str, result_path: Path) -> None:
+def _profiled(enabled: bool, func: Any, *args: Any) -> tuple[Any, str]:
+    """``func(*args)``, and with ``enabled`` cProfile's top entries by cumulative time."""
+    if not enabled:
+        return func(*args), ""
+    prof = cProfile.Profile()
+    result = prof.runcall(func, *args)
+    out = io.StringIO()
+    stats = pstats.Stats(prof, stream=out)
+    stats.sort_stats("cumulative").print_stats(PROFILE_LINES)
+    out.write("\n")
+    stats.sort_stats("tottime").print_stats(PROFILE_LINES)
+    return result, out.getvalue()
+
+
+def atlas_figures(plan: Any) -> dict[str, Any]:
+    """Pages, their sizes and the tile factors; works with one-image and paged layouts."""
+    lay = plan.atlas.layout
+    pages = getattr(lay, "pages", None)
+    sizes = ([f"{p.width}x{p.height}" for p in pages] if pages
+             else [f"{lay.width}x{lay.height}"])
+    pixels = (sum(p.width * p.height for p in pages) if pages else lay.width * lay.height)
+    return {
+        "atlas": " + ".join(sizes),
+        "atlas_pages": len(sizes),
+        "atlas_mpx": pixels / 1e6,
+        "tile_factor": max(lay.factor),
+        "tile_factor_min": min(lay.factor),
+    }
+
+
+def run_case(dump_path: Path, engine: str, result_path: Path, profile: bool = False) -> None:
     """Plan + build + depsgraph evaluation of one dump; writes the figures as JSON."""
     from nnrender.runtime import isolate_home
 
@@ -80,13 +120,13 @@ def run_case(dump_path: Path, engine: str, result_path: Path) -> None:
     config, _ = load_config(None, {"dump": str(dump_path), "render": {"engine": engine}})
     dump = Dump(dump_path)
     t0 = time.perf_counter()
-    plan = make_plan(dump, config, "bench")
+    plan, plan_prof = _profiled(profile, make_plan, dump, config, "bench")
     plan_s = time.perf_counter() - t0
     dump.close()
     after_plan = peak_rss_mb()
 
     t0 = time.perf_counter()
-    built = build(plan, engine)
+    built, build_prof = _profiled(profile, build, plan, engine)
     build_s = time.perf_counter() - t0
     after_build = peak_rss_mb()
 
@@ -107,13 +147,11 @@ def run_case(dump_path: Path, engine: str, result_path: Path) -> None:
     reeval_s = time.perf_counter() - t0
     after_eval = peak_rss_mb()
 
-    lay = plan.atlas.layout
     result = {
         "cells": plan.cell_count,
         "layers": len(plan.layers),
         "epochs": len(plan.epochs),
-        "atlas": f"{lay.width}x{lay.height}",
-        "tile_factor": max(lay.factor),
+        **atlas_figures(plan),
         "engine": engine,
         "instances": instances,
         "import_s": import_s,
@@ -126,33 +164,84 @@ def run_case(dump_path: Path, engine: str, result_path: Path) -> None:
         "build_peak_mb": after_build,
         "peak_mb": after_eval,
     }
+    if profile:
+        result["profile"] = {"plan": plan_prof, "build": build_prof}
     result_path.write_text(json.dumps(result), encoding="utf-8")
+
+
+def _keras_image() -> Any:
+    """A smooth synthetic 224x224 RGB image (0..255), as bench_dump.py uses."""
+    import numpy as np
+
+    yy, xx = np.mgrid[0:224, 0:224].astype(np.float32) / 224.0
+    rgb = np.stack([np.sin(6 * xx) * 0.5 + 0.5, yy, (xx + yy) / 2], axis=-1)
+    return (rgb * 255.0)[np.newaxis].astype(np.float32)
+
+
+def make_keras_dump(name: str, out: Path) -> None:
+    """Dump a keras.applications model (``weights=None``) for one image, one epoch, every map.
+
+    Runs in its own TensorFlow subprocess: TensorFlow and bpy in one process crash.
+    """
+    from nnrender.runtime import isolate_home
+
+    isolate_home()
+    import keras
+    import numpy as np
+
+    from nnrender.model.keras_reader import dump_keras
+
+    if name == "resnet50":
+        model = keras.applications.ResNet50(weights=None)
+        x = keras.applications.resnet50.preprocess_input(_keras_image())
+    else:
+        model = keras.applications.VGG16(weights=None)
+        x = keras.applications.vgg16.preprocess_input(_keras_image())
+    # no max_maps / max_side: every feature map at full size; weights are not drawn
+    dump_keras(model, None, np.asarray(x, dtype=np.float32), out, dtype=KERAS_DTYPE,
+               store_weights=False)
 
 
 # -------------------------------------------------------------------------- parent side
 
 
-def write_dump(case: Case, folder: Path) -> tuple[Path, float]:
-    """The synthetic dump a case reads, and the seconds it took to write."""
-    from nnrender.model.synthetic import cnn_layers, wide_layers, write_synthetic
+def write_dump(case: Case, folder: Path, timeout: float) -> tuple[Path, float]:
+    """The dump a case reads, and the seconds it took to write (0 when reused)."""
+    from nnrender.model.ir import MANIFEST
 
     t0 = time.perf_counter()
+    path = folder / case.name
+    if case.kind == "keras":
+        if (path / MANIFEST).is_file():
+            return path, 0.0  # kept from an earlier run (--keep-dumps)
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--make-dump", case.name,
+               "--dump", str(path)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                              check=False)
+        if proc.returncode != 0 or not (path / MANIFEST).is_file():
+            tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+            raise RuntimeError(f"{case.name}: dump failed (exit {proc.returncode})\n{tail}")
+        return path, time.perf_counter() - t0
+
+    from nnrender.model.synthetic import cnn_layers, wide_layers, write_synthetic
+
     if case.kind == "demo":
-        path = write_synthetic(folder / case.name, cnn_layers(), epochs=case.epochs,
-                               count=DEMO_INPUTS)
+        written = write_synthetic(path, cnn_layers(), epochs=case.epochs, count=DEMO_INPUTS)
     else:
-        path = write_synthetic(folder / case.name, wide_layers(WIDE_MAPS, hw=WIDE_HW),
-                               epochs=case.epochs, count=1)
-    return Path(path), time.perf_counter() - t0
+        written = write_synthetic(path, wide_layers(WIDE_MAPS, hw=WIDE_HW),
+                                  epochs=case.epochs, count=1)
+    return Path(written), time.perf_counter() - t0
 
 
-def spawn(case: Case, dump_path: Path, engine: str, work: Path,
-          timeout: float) -> dict[str, Any]:
+def spawn(case: Case, dump_path: Path, engine: str, work: Path, timeout: float,
+          profile: bool = False) -> dict[str, Any]:
     """Run one case in a fresh interpreter; its figures, or an ``error`` entry."""
     result_path = work / f"{case.name}.json"
     log_path = work / f"{case.name}.log"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--case", case.name,
            "--dump", str(dump_path), "--engine", engine, "--result", str(result_path)]
+    if profile:
+        cmd.append("--profile")
     t0 = time.perf_counter()
     with open(log_path, "wb") as log:
         try:
@@ -169,20 +258,7 @@ def spawn(case: Case, dump_path: Path, engine: str, work: Path,
     return out
 
 
-def table(rows: list[dict[str, Any]]) -> str:
-    head = ["case", "cells", "epochs", "atlas", "plan s", "build s", "depsgraph s",
-            "GN re-eval s", "peak RSS MB", "over bpy MB", "cell instances"]
-    lines = []
-    for r in rows:
-        if "error" in r:
-            lines.append([r["case"], "-", "-", "-", "-", "-", "-", "-", "-", "-", r["error"]])
-            continue
-        lines.append([
-            r["case"], f"{r['cells']:,}", str(r["epochs"]), r["atlas"], f"{r['plan_s']:.2f}",
-            f"{r['build_s']:.2f}", f"{r['depsgraph_s']:.2f}", f"{r['reeval_s']:.2f}",
-            f"{r['peak_mb']:.0f}", f"{r['peak_mb'] - r['baseline_mb']:.0f}",
-            f"{r['instances']:,}",
-        ])
+def _format(head: list[str], lines: list[list[str]]) -> str:
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(head)]
 
     def fmt(cells: list[str]) -> str:
@@ -194,25 +270,61 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def table(rows: list[dict[str, Any]]) -> str:
+    head = ["case", "cells", "epochs", "plan s", "build s", "depsgraph s", "GN re-eval s",
+            "plan peak MB", "peak RSS MB", "over bpy MB", "cell instances"]
+    lines = []
+    for r in rows:
+        if "error" in r:
+            lines.append([r["case"], *["-"] * (len(head) - 2), r["error"]])
+            continue
+        lines.append([
+            r["case"], f"{r['cells']:,}", str(r["epochs"]), f"{r['plan_s']:.2f}",
+            f"{r['build_s']:.2f}", f"{r['depsgraph_s']:.2f}", f"{r['reeval_s']:.2f}",
+            f"{r['plan_peak_mb']:.0f}", f"{r['peak_mb']:.0f}",
+            f"{r['peak_mb'] - r['baseline_mb']:.0f}", f"{r['instances']:,}",
+        ])
+    return _format(head, lines)
+
+
+def atlas_table(rows: list[dict[str, Any]]) -> str:
+    head = ["case", "layers", "atlas pages", "Mpx", "tile factor", "page sizes"]
+    lines = [[r["case"], str(r["layers"]), str(r["atlas_pages"]), f"{r['atlas_mpx']:.1f}",
+              f"{r['tile_factor_min']}..{r['tile_factor']}", r["atlas"]]
+             for r in rows if "error" not in r]
+    return _format(head, lines) if lines else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES),
                         help="which cases to run (default: all)")
     parser.add_argument("--demo-dump", type=Path, default=None,
                         help="a real demo dump folder to use instead of the synthetic one")
+    parser.add_argument("--keep-dumps", type=Path, default=None, metavar="DIR",
+                        help="write the dumps here and keep them; Keras dumps already there "
+                             "are reused")
     parser.add_argument("--engine", choices=["cycles", "eevee", "workbench"], default="cycles",
                         help="engine the scene is built for (workbench builds a realised mesh)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also print cProfile's top entries for plan and build per case "
+                             "(profiling slows them: the seconds are then not comparable)")
     parser.add_argument("--timeout", type=float, default=600.0,
-                        help="seconds allowed per case (default 600)")
+                        help="seconds allowed per case and per Keras dump (default 600)")
     parser.add_argument("--json", action="store_true", help="also print the raw figures")
-    # internal: one case in this process
+    # internal: one case (or one Keras dump) in this process
     parser.add_argument("--case", choices=list(CASES), help=argparse.SUPPRESS)
+    parser.add_argument("--make-dump", choices=[n for n, c in CASES.items() if c.kind == "keras"],
+                        help=argparse.SUPPRESS)
     parser.add_argument("--dump", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
+    if args.make_dump:
+        make_keras_dump(args.make_dump, args.dump)
+        return 0
     if args.case:
-        run_case(args.dump, args.engine, args.result)
+        run_case(args.dump, args.engine, args.result, args.profile)
         return 0
     from nnrender.model.ir import MANIFEST
 
@@ -221,36 +333,49 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: list[dict[str, Any]] = []
     work = Path(tempfile.mkdtemp(prefix="nnrender-bench-build-"))
+    dumps = work if args.keep_dumps is None else args.keep_dumps.resolve()
+    dumps.mkdir(parents=True, exist_ok=True)
     try:
         for name in args.cases:
             case = CASES[name]
             label = case.name
-            if case.kind == "demo" and args.demo_dump is not None:
+            own_dump = not (case.kind == "demo" and args.demo_dump is not None)
+            if not own_dump:
                 dump_path, dump_s = args.demo_dump.resolve(), 0.0
                 label = "demo (real dump)"
             else:
-                dump_path, dump_s = write_dump(case, work)
+                try:
+                    dump_path, dump_s = write_dump(case, dumps, args.timeout)
+                except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                    print(f"{label}: FAILED, {exc}", file=sys.stderr)
+                    rows.append({"case": label, "goal": case.goal, "error": "dump failed"})
+                    continue
             print(f"{label}: dump ready ({dump_s:.1f} s to write), planning + building ...",
                   file=sys.stderr, flush=True)
-            row = spawn(case, dump_path, args.engine, work, args.timeout)
+            row = spawn(case, dump_path, args.engine, work, args.timeout, args.profile)
             row["case"] = label
             row["goal"] = case.goal
             if "error" in row:
                 print(f"{label}: FAILED, {row['error']}", file=sys.stderr)
                 for line in row.get("log", []):
                     print(f"    {line}", file=sys.stderr)
-            if case.kind != "demo" or args.demo_dump is None:
+            if own_dump and args.keep_dumps is None:
                 shutil.rmtree(dump_path, ignore_errors=True)
             rows.append(row)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     print(f"\nnnrender build benchmark (engine {args.engine}; peak RSS = ru_maxrss of the case's "
-          "own process; 'over bpy' = peak minus RSS right after importing bpy)")
+          "own process; 'over bpy' = peak minus RSS right after importing bpy; Keras dumps "
+          f"store {KERAS_DTYPE} activations)")
     print(table(rows))
+    print()
+    print(atlas_table(rows))
     ok = [r for r in rows if "error" not in r]
     if ok:
         print(f"bpy import: {ok[0]['import_s']:.2f} s, {ok[0]['baseline_mb']:.0f} MB RSS")
+    if args.profile:
+        print("(--profile: seconds above include the profiler's overhead)")
     for r in rows:
         if not r.get("goal") or "error" in r:
             continue
@@ -258,8 +383,12 @@ def main(argv: list[str] | None = None) -> int:
         verdict = "PASS" if total < GOAL_SECONDS and r["peak_mb"] < GOAL_MB else "MISS"
         print(f"goal {r['case']}: plan+build+depsgraph {total:.2f} s (< {GOAL_SECONDS:.0f} s), "
               f"peak {r['peak_mb']:.0f} MB (< {GOAL_MB:.0f} MB): {verdict}")
+    for r in ok:
+        for step, text in r.get("profile", {}).items():
+            print(f"\n==== {r['case']}: {step} profile ====\n{text.rstrip()}")
     if args.json:
-        print(json.dumps(rows, indent=1))
+        print(json.dumps([{k: v for k, v in r.items() if k != "profile"} for r in rows],
+                         indent=1))
     return 1 if any("error" in r for r in rows) else 0
 
 

@@ -21,9 +21,13 @@ ENGINES = ("cycles", "eevee", "workbench")
 _TF_NOISE = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} \d\d:)")
 
 
-def _add_render_options(p: argparse.ArgumentParser, presets: list[str]) -> None:
-    g = p.add_argument_group("quality")
+def _add_render_options(p: argparse.ArgumentParser, presets: list[str],
+                        styles: list[str]) -> None:
+    g = p.add_argument_group("quality and look")
     g.add_argument("-q", "--quality", choices=presets, help="quality preset (default: preview)")
+    g.add_argument("-s", "--style", choices=styles,
+                   help="look preset: paper (white, soft light), talk (dark, glowing), "
+                        "cinematic (depth of field, rim light)")
     g.add_argument("--engine", choices=ENGINES, help="render engine (overrides the preset)")
     o = p.add_argument_group("output")
     o.add_argument("-o", "--out", type=Path, help="output folder")
@@ -33,9 +37,9 @@ def _add_render_options(p: argparse.ArgumentParser, presets: list[str]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from nnrender.config.load import preset_names
+    from nnrender.config.load import preset_names, style_names
 
-    presets = preset_names()
+    presets, styles = preset_names(), style_names()
     parser = argparse.ArgumentParser(
         prog="nnrender",
         description="Offline, cinematic renders of trained neural networks.",
@@ -44,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="train the digits CNN, dump it, render a video + still")
-    _add_render_options(demo, presets)
+    _add_render_options(demo, presets, styles)
     demo.add_argument("--epochs", type=int, default=8, help="training epochs (default 8)")
 
     dump = sub.add_parser("dump", help="read a Keras model and its epochs into a dump folder")
@@ -80,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = sub.add_parser("render", help="render a scene YAML to frames, a video, a still")
     render.add_argument("scene", type=Path, help="scene YAML")
-    _add_render_options(render, presets)
+    _add_render_options(render, presets, styles)
     t = render.add_argument_group("what to render")
     t.add_argument("--frames", metavar="A-B", help="only these frames (no video is encoded)")
     t.add_argument("--still", nargs="?", type=int, const=0, metavar="FRAME",
@@ -107,7 +111,7 @@ def _render(scene: Path | None, cli_layer: dict, args: argparse.Namespace, out: 
     from nnrender.config.load import load_config
     from nnrender.pipeline import RenderRequest, check_output_dir, run_render
 
-    config, base = load_config(scene, cli_layer, args.quality)
+    config, base = load_config(scene, cli_layer, args.quality, args.style)
     request = RenderRequest(out_dir=check_output_dir(out), video=video, still=still,
                             frames=getattr(args, "frames", None), save_blend=args.save_blend,
                             progress=not args.no_progress)

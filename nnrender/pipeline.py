@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from nnrender.config.schema import SceneConfig
 from nnrender.errors import ConfigError, NNRenderError
 from nnrender.model.ir import Dump
@@ -64,7 +66,8 @@ def plan_fingerprint(plan: ScenePlan, engine: str) -> str:
     """Frames on disk are reused only when they come from the same plan and engine."""
     h = hashlib.sha256()
     h.update(json.dumps(plan.to_json(), sort_keys=True).encode())
-    h.update(plan.atlas.blocks.tobytes())
+    for page in plan.atlas.blocks:
+        h.update(memoryview(np.ascontiguousarray(page)).cast("B"))
     h.update(engine.encode())
     return h.hexdigest()[:16]
 

@@ -1,4 +1,8 @@
-"""Layered configuration: defaults < quality preset < scene YAML < command line."""
+"""Layered configuration: defaults < quality preset < style preset < scene YAML < command line.
+
+Quality presets (``presets/quality``) set how long a frame takes; style presets
+(``presets/style``) set how it looks. The scene file and the command line override both.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,13 @@ from nnrender.config.schema import SceneConfig
 from nnrender.errors import ConfigError
 
 
-def preset_names() -> list[str]:
-    folder = resources.files("nnrender").joinpath("presets/quality")
+def preset_names(kind: str = "quality") -> list[str]:
+    folder = resources.files("nnrender").joinpath(f"presets/{kind}")
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def style_names() -> list[str]:
+    return preset_names("style")
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -38,11 +46,11 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _preset(name: str, source: str | Path | None) -> dict[str, Any]:
-    if name not in preset_names():
-        known = ", ".join(preset_names())
-        raise ConfigError(source, f"quality: unknown preset {name!r} (one of {known})")
-    text = resources.files("nnrender").joinpath(f"presets/quality/{name}.yaml").read_text()
+def _preset(name: str, source: str | Path | None, kind: str = "quality") -> dict[str, Any]:
+    if name not in preset_names(kind):
+        known = ", ".join(preset_names(kind))
+        raise ConfigError(source, f"{kind}: unknown preset {name!r} (one of {known})")
+    text = resources.files("nnrender").joinpath(f"presets/{kind}/{name}.yaml").read_text()
     return yaml.safe_load(text) or {}
 
 
@@ -103,6 +111,7 @@ def load_config(
     scene: str | Path | None,
     cli: dict[str, Any] | None = None,
     quality: str | None = None,
+    style: str | None = None,
 ) -> tuple[SceneConfig, Path]:
     """Merge the layers and validate. Returns the config and the folder relative paths use."""
     scene_data: dict[str, Any] = {}
@@ -122,7 +131,18 @@ def load_config(
         name, origin = scene_data.get("quality") or SceneConfig().quality, scene
     preset = _preset(str(name), origin)
     _check(preset, f"preset {name}")
+    if style:
+        style_name, style_origin = style, "--style"
+    elif cli.get("style"):
+        style_name, style_origin = cli["style"], "--set"
+    else:
+        style_name, style_origin = scene_data.get("style"), scene
+    if style_name:
+        style_data = _preset(str(style_name), style_origin, "style")
+        _check(style_data, f"style {style_name}")
+        preset = _merge(preset, style_data)
     merged = _merge(_merge(preset, scene_data), cli)
     merged["quality"] = name
+    merged["style"] = style_name or None
     config = _check(merged, scene if scene is not None else "--set")
     return config, base_dir

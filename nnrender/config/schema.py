@@ -34,6 +34,10 @@ class TimelineConfig(_Strict):
     end_hold: float = Field(1.0, ge=0, le=3600, description="extra seconds on the last epoch")
 
 
+Arrange = Literal["line", "grid", "circle", "fold"]
+ColormapName = Literal["viridis", "magma", "inferno", "plasma", "cividis", "gray", "coolwarm"]
+
+
 class CameraConfig(_Strict):
     azimuth: float = Field(55.0, ge=-3600, le=3600,
                            description="degrees from the input side towards the viewer")
@@ -42,14 +46,24 @@ class CameraConfig(_Strict):
                          description="degrees the camera turns over the whole video")
     lens: float = Field(70.0, gt=1, le=500, description="focal length, mm (36 mm sensor)")
     margin: float = Field(1.06, ge=1.0, le=3.0, description="empty border around the network")
+    projection: Literal["perspective", "orthographic"] = "perspective"
+    fstop: float | None = Field(None, gt=0, le=128,
+                                description="depth of field, focused on the network; off when null")
 
 
 class LookConfig(_Strict):
-    colormap: Literal["viridis", "magma", "inferno", "plasma", "cividis", "gray", "coolwarm"] = (
-        "viridis"
-    )
+    colormap: ColormapName = "viridis"
+    norm: Literal["auto", "percentile", "symmetric"] = Field(
+        "auto", description="symmetric: a range centred on zero; auto: symmetric for diverging "
+        "maps (coolwarm), percentiles otherwise")
     background: tuple[float, float, float] = (0.012, 0.014, 0.02)
+    transparent: bool = Field(False, description="transparent background (RGBA frames)")
     emission: float = Field(0.9, ge=0, le=50, description="how much the maps glow")
+    glow: float = Field(0.0, ge=0, le=10, description="bloom around bright maps; 0 is off")
+    lighting: Literal["studio", "soft", "rim"] = "studio"
+    legend: bool = Field(False, description="a colour bar in the lower right corner")
+    label_color: tuple[float, float, float] | None = Field(
+        None, description="text colour; by default light on dark, dark on light backgrounds")
     percentiles: tuple[float, float] = (0.5, 99.5)
     max_tile: int = Field(64, ge=1, le=1024, description="largest map side kept, px")
 
@@ -66,6 +80,48 @@ class LabelConfig(_Strict):
     show: bool = True
     scale: float = Field(1.0, gt=0, le=20)
     epoch_caption: bool = True
+    fields: list[Literal["name", "type", "shape", "params"]] = Field(
+        default_factory=lambda: ["name", "shape"], min_length=1)
+    auto_hide: bool = Field(True, description="hide labels that would overlap others")
+
+
+class ChangeConfig(_Strict):
+    """One animated change of a layer's arrangement."""
+
+    at: float = Field(ge=0, le=36000, description="seconds from the start")
+    arrange: Arrange
+    over: float = Field(1.0, ge=0, le=3600, description="seconds the change takes")
+
+
+class LayerStyleConfig(_Strict):
+    """Per-layer overrides; unset keys fall back to the ``layout`` defaults."""
+
+    arrange: Arrange | None = None
+    changes: list[ChangeConfig] = Field(default_factory=list)
+    show: int | None = Field(None, ge=1)
+    summary: Literal["mean", "max"] | None = None
+    dense: Literal["line", "grid", "auto"] | None = None
+    label: bool | None = None
+    colormap: ColormapName | None = None
+
+
+class LayoutConfig(_Strict):
+    arrange: Arrange = "grid"
+    show: int | None = Field(None, ge=1, description="maps drawn per layer; null draws all")
+    summary: Literal["mean", "max"] = "mean"
+    dense: Literal["line", "grid", "auto"] = "auto"
+    dense_limit: int = Field(512, ge=1, description="longer vectors are drawn as one image")
+    wrap: Literal["auto", "none"] | int = Field("auto", description="rows of a long network")
+    spacing: float = Field(1.0, gt=0, le=20)
+    layers: dict[str, LayerStyleConfig] = Field(
+        default_factory=dict, description="per layer, by name or glob pattern (conv*)")
+
+    @field_validator("wrap")
+    @classmethod
+    def _rows(cls, value: str | int) -> str | int:
+        if isinstance(value, int) and not 1 <= value <= 1000:
+            raise ValueError("rows must lie in 1..1000")
+        return value
 
 
 class OutputConfig(_Strict):
@@ -77,12 +133,14 @@ class OutputConfig(_Strict):
 class SceneConfig(_Strict):
     dump: str | None = None
     quality: str = "preview"
+    style: str | None = None
     sample: int = Field(0, ge=0, description="which recorded input drives the activations")
     epochs: list[int] | None = Field(None, min_length=1)
     seed: int = Field(0, ge=0, le=2**31 - 1)
     render: RenderConfig = RenderConfig()
     timeline: TimelineConfig = TimelineConfig()
     camera: CameraConfig = CameraConfig()
+    layout: LayoutConfig = LayoutConfig()
     look: LookConfig = LookConfig()
     labels: LabelConfig = LabelConfig()
     output: OutputConfig = OutputConfig()

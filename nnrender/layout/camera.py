@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -74,3 +75,76 @@ def frame_points(
             break
     near = float(np.linalg.norm(points - target, axis=1).max())
     return target, max(distance, 0.1 * near + 1e-3)
+
+
+@dataclass
+class View:
+    """A camera as the plan describes it, to measure things in pixels (label overlaps)
+    without Blender. Perspective like ``frame_points``; orthographic when ``ortho_scale`` is
+    set (the world size of the larger image side, Blender's convention)."""
+
+    target: tuple[float, float, float] | np.ndarray
+    distance: float
+    azimuth: float
+    elevation: float
+    lens: float
+    width: int
+    height: int
+    ortho_scale: float | None = None
+
+    @property
+    def position(self) -> np.ndarray:
+        return (np.asarray(self.target, dtype=np.float64)
+                + self.distance * offset_direction(self.azimuth, self.elevation))
+
+    def pixels_per_unit(self, depth: np.ndarray | float) -> np.ndarray | float:
+        """Screen pixels per world unit of something facing the camera at ``depth``."""
+        if self.ortho_scale is not None:
+            return max(self.width, self.height) / self.ortho_scale
+        tx, _ = half_tangents(self.lens, self.width, self.height)
+        return self.width / 2 / (tx * np.maximum(depth, 1e-9))
+
+    def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(px, py, depth) per point: pixels from the image centre (y up) and the distance in
+        front of the camera along its view axis."""
+        pts = np.atleast_2d(np.asarray(points, dtype=np.float64))
+        right, up, fwd = basis(offset_direction(self.azimuth, self.elevation))
+        rel = pts - self.position
+        x, y, depth = rel @ right, rel @ up, rel @ fwd
+        if self.ortho_scale is not None:
+            k = max(self.width, self.height) / self.ortho_scale
+            return x * k, y * k, depth
+        tx, ty = half_tangents(self.lens, self.width, self.height)
+        d = np.maximum(depth, 1e-9)
+        return x / d / tx * (self.width / 2), y / d / ty * (self.height / 2), depth
+
+
+def frame_points_ortho(
+    points: np.ndarray,
+    azimuths: list[float],
+    elevation: float,
+    width: int,
+    height: int,
+    margin: float,
+) -> tuple[np.ndarray, float]:
+    """Target and orthographic scale so all ``points`` fit the image at each azimuth (the
+    flat look of a paper figure). The target is centred on the projected extent."""
+    pts = np.asarray(points, dtype=np.float64)
+    target = (pts.min(axis=0) + pts.max(axis=0)) / 2
+    bases = [basis(offset_direction(az, elevation))[:2] for az in azimuths]
+    for _ in range(4):
+        shift = np.zeros(3)
+        for right, up in bases:
+            rel = pts - target
+            x, y = rel @ right, rel @ up
+            shift += ((x.max() + x.min()) / 2 * right + (y.max() + y.min()) / 2 * up) / len(bases)
+        target = target + shift
+        if np.linalg.norm(shift) < 1e-9:
+            break
+    big = max(width, height)
+    scale = 0.0
+    for right, up in bases:
+        rel = pts - target
+        x, y = np.abs(rel @ right).max(), np.abs(rel @ up).max()
+        scale = max(scale, 2 * x * big / width, 2 * y * big / height)
+    return target, max(scale * margin, 1e-6)

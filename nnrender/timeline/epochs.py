@@ -81,3 +81,16 @@ class EpochTimeline:
     def frame_of_epoch(self, index: int) -> int:
         """First frame that fully shows recorded epoch ``index``."""
         return self.first_frame + index * self.period
+
+
+def keyed(keys: list[tuple[float, float]], frame: float | np.ndarray) -> np.ndarray:
+    """Value of (frame, value) keys eased by smoothstep between neighbours: what Blender's
+    Bezier keys with flat handles trace. Constant before the first and after the last key."""
+    f = np.asarray(frame, dtype=np.float64)
+    frames = np.array([k[0] for k in keys], dtype=np.float64)
+    values = np.array([k[1] for k in keys], dtype=np.float64)
+    i = np.clip(np.searchsorted(frames, f, side="right") - 1, 0, len(keys) - 1)
+    j = np.minimum(i + 1, len(keys) - 1)
+    span = frames[j] - frames[i]
+    t = np.where(span > 0, (f - frames[i]) / np.where(span > 0, span, 1.0), 0.0)
+    return values[i] + (values[j] - values[i]) * smoothstep(t)

@@ -90,3 +90,54 @@ def test_command_line_quality_beats_the_scene(tmp_path):
 def test_values_that_would_break_later_are_refused(item):
     with pytest.raises(ConfigError, match=item.split("=")[0].replace(".", r"\.")):
         load_config(None, parse_set([item]))
+
+
+def test_style_presets_sit_between_quality_and_scene(tmp_path):
+    from nnrender.config.load import style_names
+
+    assert {"paper", "talk", "cinematic"} <= set(style_names())
+    scene = _scene(tmp_path, "dump: d\nstyle: paper\nlook:\n  emission: 0.5\n")
+    cfg, _ = load_config(scene)
+    assert cfg.style == "paper"
+    assert cfg.look.background == (1.0, 1.0, 1.0)  # from the style
+    assert cfg.look.emission == 0.5  # the scene beats the style
+    assert cfg.render.resolution == (640, 360)  # the quality preset still applies
+    cfg, _ = load_config(scene, parse_set(["look.emission=2"]), style="talk")
+    assert cfg.style == "talk" and cfg.look.glow > 0 and cfg.look.emission == 2
+    cfg, _ = load_config(scene, style="cinematic")
+    assert cfg.camera.fstop is not None and cfg.look.lighting == "rim"
+
+
+def test_every_style_preset_validates():
+    from nnrender.config.load import style_names
+
+    for name in style_names():
+        cfg, _ = load_config(None, {"style": name})
+        assert cfg.style == name
+
+
+def test_unknown_style_is_an_error(tmp_path):
+    scene = _scene(tmp_path, "dump: d\nstyle: poster\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(scene)
+    assert "style: unknown preset 'poster'" in exc.value.line()
+    assert "paper" in exc.value.line()
+
+
+def test_layout_keys_are_checked(tmp_path):
+    scene = _scene(tmp_path, "dump: d\nlayout:\n  layers:\n    conv1: {arrange: spiral}\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(scene)
+    assert "layout.layers.conv1.arrange" in exc.value.line()
+    scene = _scene(tmp_path, "dump: d\nlayout:\n  layers:\n    conv1: {shwo: 3}\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(scene)
+    assert "layout.layers.conv1.shwo: unknown key" in exc.value.line()
+    scene = _scene(tmp_path, "dump: d\nlayout:\n  wrap: 0\n")
+    with pytest.raises(ConfigError):
+        load_config(scene)
+    scene = _scene(tmp_path, "dump: d\nlayout:\n  layers:\n    'conv*':\n      show: 4\n"
+                             "      changes:\n        - {at: 1.0, arrange: circle}\n")
+    cfg, _ = load_config(scene)
+    assert cfg.layout.layers["conv*"].show == 4
+    assert cfg.layout.layers["conv*"].changes[0].over == 1.0

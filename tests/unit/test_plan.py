@@ -68,9 +68,9 @@ def test_normalisation_fixed_across_epochs(dump, config):
     for e in range(4):
         act = dump.activations(e, i)[config.sample][..., 5]
         expected = colormaps.apply("viridis", (act - lo) / (hi - lo))
-        tile = plan.atlas.blocks[e][y:y + h, x:x + w, :3]
+        tile = plan.atlas.blocks[lp.page][e][y:y + h, x:x + w, :3]
         np.testing.assert_array_equal(tile, expected)
-    assert not np.array_equal(plan.atlas.blocks[0], plan.atlas.blocks[3])
+    assert not np.array_equal(plan.atlas.blocks[0][0], plan.atlas.blocks[0][3])
 
 
 def test_plan_is_json_serialisable(dump, config, tmp_path):
@@ -79,14 +79,14 @@ def test_plan_is_json_serialisable(dump, config, tmp_path):
     data = json.loads(path.read_text())
     assert data["format"] == "nnrender-plan"
     assert len(data["layers"]) == 8 and len(data["labels"]) == 8
-    assert data["atlas"]["width"] == plan.atlas.layout.width
+    assert data["atlas"]["pages"][0]["width"] == plan.atlas.layout.pages[0].width
     assert data["timeline"]["keys"][0] == [1, 0.0]
 
 
 def test_epoch_subset_and_bad_epoch(dump_path):
     cfg, _ = load_config(None, {"epochs": [0, 3]})
     plan = make_plan(Dump(dump_path), cfg)
-    assert plan.epochs == [0, 3] and plan.atlas.blocks.shape[0] == 2
+    assert plan.epochs == [0, 3] and plan.atlas.blocks[0].shape[0] == 2
     cfg, _ = load_config(None, {"epochs": [0, 7]})
     with pytest.raises(ConfigError, match=r"epochs: \[7\] not in the dump"):
         make_plan(Dump(dump_path), cfg, "s.yaml")
@@ -151,4 +151,4 @@ def test_reduced_layers_draw_the_kept_maps_at_the_true_size(tmp_path, config):
         "conv", "Conv2D", [8, 8, 32], inbound=["input"])], epochs=2)), config)
     np.testing.assert_allclose(conv.sizes[0], full.layers[1].sizes[0])  # world size: 8x8
     label = next(lab for lab in plan.labels if lab.layer == "conv")
-    assert label.text.splitlines()[1] == "8×8×32 (4 shown)"
+    assert label.text.splitlines()[1] == "8×8×32 (4 of 32)"
