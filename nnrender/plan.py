@@ -31,7 +31,8 @@ from nnrender.timeline.epochs import EpochTimeline, keyed
 PLAN_VERSION = 2
 NORM_SAMPLE = 250_000  # values per layer for the percentiles; beyond that an even subsample
 DIVERGING = {"coolwarm"}
-LABEL_HEIGHT = 0.021  # label text size as a share of the frame height at the network
+LABEL_HEIGHT = 0.021  # label text size, at least this share of the frame height...
+LABEL_MAX = 0.04  # ...and at most this
 PLACEHOLDER_GREY = 90
 PAD_GREY = 40
 
@@ -519,7 +520,10 @@ def make_plan(dump: Dump, config: SceneConfig, source: str | Path = "scene") -> 
         view_h = ortho * (height / width if width >= height else 1.0)
     else:
         view_h = 2.0 * distance * half_tangents(cam.lens, width, height)[1]
-    label_size = config.labels.scale * LABEL_HEIGHT * view_h
+    # a small network gets labels in proportion to its walls; a big one as big as fits
+    wall = float(np.median([max(b.extent[1], b.extent[2]) for b in blocks]))
+    label_size = config.labels.scale * float(np.clip(0.1 * wall, LABEL_HEIGHT * view_h,
+                                                     LABEL_MAX * view_h))
     texts: list[str | None] = []
     forced: list[bool] = []
     for layer, block, res in zip(manifest.layers, blocks, resolved, strict=True):

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from nnrender.layout.camera import View
+from nnrender.layout.camera import View, basis, offset_direction
 from nnrender.layout.network import LayerBlock
 from nnrender.model.ir import LayerInfo
 
@@ -112,8 +112,7 @@ def place_labels(
     widths = np.repeat([extents[i][0] for i in todo], levels)
     heights = np.repeat([extents[i][1] for i in todo], levels)
     rects = [_rects(view, tries, widths, heights) for view in views]
-    depths = [view.project(tries)[2] for view in views]
-    walls = [_block_rects(view, blocks) for view in views]
+    boxes = _boxes(blocks)
     slot = {i: j for j, i in enumerate(todo)}
     taken = [np.zeros((len(todo), 4)) for _ in views]
     count = 0
@@ -124,8 +123,8 @@ def place_labels(
         for k, r in enumerate(rows):
             free = all(not _overlaps(rv[r], tv[:count]) for rv, tv in zip(rects, taken,
                                                                         strict=True))
-            if free and not any(_hidden(rv[r], dv[r], wv, i)
-                                for rv, dv, wv in zip(rects, depths, walls, strict=True)):
+            if free and not any(_hidden(view, tries[r], widths[r], heights[r], boxes, i)
+                                for view in views):
                 chosen = k
                 break
         if chosen is None:
@@ -140,27 +139,33 @@ def place_labels(
     return out
 
 
-def _block_rects(view: View, blocks: Sequence[LayerBlock]) -> tuple[np.ndarray, np.ndarray]:
-    """Each block's screen rectangle (its box's 8 corners) and its centre's depth: a wide wall
-    seen at an angle reaches nearer than a label beside it without being in front of it."""
-    corners = []
-    for b in blocks:
-        lo, hi = b.bounds()
-        corners.append([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1])
-                        for z in (lo[2], hi[2])])
-    px, py, depth = view.project(np.asarray(corners, dtype=np.float64).reshape(-1, 3))
-    px, py, depth = (a.reshape(len(blocks), 8) for a in (px, py, depth))
-    rects = np.stack([px.min(axis=1), py.min(axis=1), px.max(axis=1), py.max(axis=1)], axis=1)
-    return rects, depth.mean(axis=1)
+def _boxes(blocks: Sequence[LayerBlock]) -> tuple[np.ndarray, np.ndarray]:
+    bounds = [b.bounds() for b in blocks]
+    return (np.array([lo for lo, _ in bounds], dtype=np.float64),
+            np.array([hi for _, hi in bounds], dtype=np.float64))
 
 
-def _hidden(rect: np.ndarray, depth: float, walls: tuple[np.ndarray, np.ndarray],
-            own: int) -> bool:
-    """Whether a block nearer to the camera than the label covers part of it."""
-    rects, near = walls
-    hit = ((rect[0] < rects[:, 2]) & (rects[:, 0] < rect[2]) & (rect[1] < rects[:, 3])
-           & (rects[:, 1] < rect[3]) & (near < depth))
-    hit[own] = False
+def _hidden(view: View, base: np.ndarray, width: float, height: float,
+            boxes: tuple[np.ndarray, np.ndarray], own: int) -> bool:
+    """Whether any other layer's box lies between the camera and a point of the label:
+    sight lines to 9 points of the billboard, clipped against every box (slab test)."""
+    right, up, _ = basis(offset_direction(view.azimuth, view.elevation))
+    grid = [(u, v) for u in (-0.5, 0.0, 0.5) for v in (0.1, 0.5, 0.9)]
+    points = np.array([base + right * (u * width) + up * (v * height) for u, v in grid])
+    if view.ortho_scale is not None:  # parallel sight lines, from well in front
+        eyes = points + offset_direction(view.azimuth, view.elevation) * (2 * view.distance)
+    else:
+        eyes = np.broadcast_to(view.position, points.shape)
+    d = points - eyes  # (p, 3): the segment eye -> point is t in [0, 1]
+    lo, hi = boxes
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = 1.0 / d[:, None, :]  # (p, 1, 3)
+        t0 = (lo[None] - eyes[:, None]) * inv
+        t1 = (hi[None] - eyes[:, None]) * inv
+    near = np.nanmax(np.minimum(t0, t1), axis=2)  # (p, n)
+    far = np.nanmin(np.maximum(t0, t1), axis=2)
+    hit = (near < far) & (near > 0) & (near < 0.999)
+    hit[:, own] = False
     return bool(hit.any())
 
 
