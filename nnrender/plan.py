@@ -33,6 +33,7 @@ NORM_SAMPLE = 250_000  # values per layer for the percentiles; beyond that an ev
 DIVERGING = {"coolwarm"}
 LABEL_HEIGHT = 0.021  # label text size, at least this share of the frame height...
 LABEL_MAX = 0.04  # ...and at most this
+DOF_DISTANCE = 1.0  # metres: depth of field as if the network were a model this far away
 PLACEHOLDER_GREY = 90
 PAD_GREY = 40
 
@@ -530,25 +531,33 @@ def make_plan(dump: Dump, config: SceneConfig, source: str | Path = "scene") -> 
         on = res.label if res.label is not None else config.labels.show
         texts.append(_label_text(block, layer, config.labels.fields) if on else None)
         forced.append(on and (res.label is True or not config.labels.auto_hide))
-    views = [View(target, distance, az, cam.elevation, cam.lens, width, height, ortho or None)
-             for az in (az0, (az0 + az1) / 2, az1)]
-    spots = place_labels(blocks, texts, label_size, label_priority(manifest.layers, blocks),
-                         forced, views)
-    labels = [Label(text, tuple(float(v) for v in pos), label_size, block.name)
-              for text, pos, block in zip(texts, spots, blocks, strict=True)
-              if text is not None and pos is not None]
+    priority = label_priority(manifest.layers, blocks)
+    # twice: the second pass places the labels for the camera that frames them (framing
+    # with the labels moves it, and with it which labels overlap or hide behind a layer)
+    for _ in range(2):
+        views = [View(target, distance, az, cam.elevation, cam.lens, width, height,
+                      ortho or None) for az in (az0, (az0 + az1) / 2, az1)]
+        spots = place_labels(blocks, texts, label_size, priority, forced, views)
+        labels = [Label(text, tuple(float(v) for v in pos), label_size, block.name)
+                  for text, pos, block in zip(texts, spots, blocks, strict=True)
+                  if text is not None and pos is not None]
+        boxes = [cells]
+        for label in labels:
+            w, h = text_extent(label.text, label.size)
+            p = np.array(label.position)
+            boxes.append(np.array([p + [w / 2, w / 2, h], p - [w / 2, w / 2, 0]]))
+        target, distance, ortho = _frame(np.concatenate(boxes), config, azimuths, config.seed)
     hidden = sum(1 for t, p in zip(texts, spots, strict=True) if t is not None and p is None)
+    notes = []  # in plan.json, not printed: a dense network hides labels by design
     if hidden:
-        messages.append(f"{hidden} of {sum(t is not None for t in texts)} layer labels hidden "
+        notes.append(f"{hidden} of {sum(t is not None for t in texts)} layer labels hidden "
                         "where they would overlap (labels.auto_hide: false shows them all)")
-    boxes = [cells]
-    for label in labels:
-        w, h = text_extent(label.text, label.size)
-        p = np.array(label.position)
-        boxes.append(np.array([p + [w / 2, w / 2, h], p - [w / 2, w / 2, 0]]))
-    target, distance, ortho = _frame(np.concatenate(boxes), config, azimuths, config.seed)
+    # Blender blurs in metres, and a network is tens of units across: the f-stop is scaled
+    # as if the network were a desk model seen from DOF_DISTANCE, so f/2.8 looks the same
+    # for a 10-layer CNN and for ResNet-50
+    fstop = None if cam.fstop is None else cam.fstop * DOF_DISTANCE / distance
     camera = CameraPlan(tuple(float(v) for v in target), distance, cam.elevation, az0, az1,
-                        cam.lens, "ORTHO" if ortho else "PERSP", ortho, cam.fstop)
+                        cam.lens, "ORTHO" if ortho else "PERSP", ortho, fstop)
 
     captions = []
     if config.labels.epoch_caption:
@@ -586,5 +595,5 @@ def make_plan(dump: Dump, config: SceneConfig, source: str | Path = "scene") -> 
         look=look.model_dump() | {"label_color": label_rgb},
         seed=config.seed,
         legend=legend,
-        warnings=messages,
+        warnings=messages + notes,
     )

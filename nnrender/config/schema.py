@@ -47,8 +47,9 @@ class CameraConfig(_Strict):
     lens: float = Field(70.0, gt=1, le=500, description="focal length, mm (36 mm sensor)")
     margin: float = Field(1.06, ge=1.0, le=3.0, description="empty border around the network")
     projection: Literal["perspective", "orthographic"] = "perspective"
-    fstop: float | None = Field(None, gt=0, le=128,
-                                description="depth of field, focused on the network; off when null")
+    fstop: float | None = Field(
+        None, gt=0, le=128,
+        description="depth of field on the network, as for a model seen from 1 m; null is off")
 
 
 class LookConfig(_Strict):

@@ -148,9 +148,9 @@ def _boxes(blocks: Sequence[LayerBlock]) -> tuple[np.ndarray, np.ndarray]:
 def _hidden(view: View, base: np.ndarray, width: float, height: float,
             boxes: tuple[np.ndarray, np.ndarray], own: int) -> bool:
     """Whether any other layer's box lies between the camera and a point of the label:
-    sight lines to 9 points of the billboard, clipped against every box (slab test)."""
+    sight lines to 27 points of the billboard, clipped against every box (slab test)."""
     right, up, _ = basis(offset_direction(view.azimuth, view.elevation))
-    grid = [(u, v) for u in (-0.5, 0.0, 0.5) for v in (0.1, 0.5, 0.9)]
+    grid = [(u, v) for u in np.linspace(-0.5, 0.5, 9) for v in (0.1, 0.5, 0.9)]
     points = np.array([base + right * (u * width) + up * (v * height) for u, v in grid])
     if view.ortho_scale is not None:  # parallel sight lines, from well in front
         eyes = points + offset_direction(view.azimuth, view.elevation) * (2 * view.distance)

@@ -47,7 +47,7 @@ def test_save_blend_reopens_with_packed_image(plan: ScenePlan, scenes, tmp_path:
         px = np.empty(w * h * 4, dtype=np.float32)
         reopened.pixels.foreach_get(px)
         px = px.reshape(h, w, 4)[::-1]
-        expected = plan.atlas.image() if engine == "cycles" else plan.atlas.blocks[0]
+        expected = plan.atlas.image() if engine == "cycles" else plan.atlas.blocks[0][0]
         np.testing.assert_allclose(px, expected / 255.0, atol=1 / 255)
         scene = bpy.context.scene
         assert scene.camera is not None

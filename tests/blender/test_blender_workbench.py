@@ -68,8 +68,8 @@ def test_update_frame_changes_pixels(workbench_scene: BuiltScene, plan: ScenePla
         at_first = _pixels(image)
         workbench_scene.update_frame(last)
         at_last = _pixels(image)
-        np.testing.assert_allclose(at_first, plan.atlas.blocks[0] / 255.0, atol=1 / 255)
-        np.testing.assert_allclose(at_last, plan.atlas.blocks[-1] / 255.0, atol=1 / 255)
+        np.testing.assert_allclose(at_first, plan.atlas.blocks[0][0] / 255.0, atol=1 / 255)
+        np.testing.assert_allclose(at_last, plan.atlas.blocks[0][-1] / 255.0, atol=1 / 255)
         assert np.abs(at_first - at_last).mean() > 0.01
         # half-way through the first blend: the plan's blend of the two epochs
         mid = (_hold_frame(plan, 0) + plan.timeline.hold_frames - 1 + _hold_frame(plan, 1)) // 2

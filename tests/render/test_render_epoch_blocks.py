@@ -8,13 +8,17 @@ so it is switched off while the atlas is edited.)
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from nnrender.blender.render import render_to
-from nnrender.plan import ScenePlan
+from nnrender.config.load import load_config
+from nnrender.model.ir import Dump
+from nnrender.model.synthetic import cnn_layers, write_synthetic
+from nnrender.plan import ScenePlan, make_plan
 
 pytestmark = pytest.mark.render
 
@@ -25,8 +29,14 @@ def _set_atlas(image, rgba: np.ndarray) -> None:
     image.update()
 
 
-def test_each_epoch_samples_its_own_block(tiny_plan, scenes, images, tmp_path: Path) -> None:
-    plan: ScenePlan = tiny_plan(camera={"orbit": 0}, labels={"epoch_caption": False})
+def test_each_epoch_samples_its_own_block(scenes, images, tmp_path: Path) -> None:
+    # five epochs: the atlas grid then has both columns and rows of epoch blocks
+    dump = Dump(write_synthetic(tmp_path / "dump", cnn_layers(), epochs=5))
+    config, _ = load_config(None, {"render": {"resolution": [96, 54], "samples": 4},
+                                   "camera": {"orbit": 0}, "labels": {"epoch_caption": False}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plan: ScenePlan = make_plan(dump, config)
     lay = plan.atlas.layout
     assert lay.grid_cols > 1 and lay.grid_rows > 1, "want both a column and a row offset"
     built = scenes.get(plan, "cycles")
@@ -42,7 +52,7 @@ def test_each_epoch_samples_its_own_block(tiny_plan, scenes, images, tmp_path: P
         for e in range(1, lay.epochs):
             assert not np.array_equal(truth[e], truth[0])
             moved = original.copy()
-            moved[y0:y0 + lay.block_h, x0:x0 + lay.block_w] = plan.atlas.blocks[e]
+            moved[y0:y0 + lay.block_h, x0:x0 + lay.block_w] = plan.atlas.blocks[0][e]
             _set_atlas(built.atlas, moved)
             img = images.load(render_to(built, hold[0], tmp_path / f"moved{e}.png"))
             differs = np.abs(img - truth[e]).max(axis=-1) > 2 / 255

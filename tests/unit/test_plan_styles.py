@@ -175,3 +175,17 @@ def test_long_vectors_are_drawn_as_one_image(tmp_path):
     expected = colormaps.apply("viridis", (act - lo) / (hi - lo))
     tile = _tile(plan, flat, 0)[..., :3].reshape(-1, 3)
     np.testing.assert_array_equal(tile[:1000], expected)
+
+
+def test_depth_of_field_is_scaled_to_the_network(tmp_path, dump):
+    """Blender blurs in metres: the same f-stop must blur a big network as much as a small
+    one, so the plan scales it by the camera distance."""
+    small = _plan(dump, camera={"fstop": 2.8})
+    big_dump = Dump(write_synthetic(tmp_path / "b", [
+        LayerInfo("input", "InputLayer", [64, 64, 1]),
+        LayerInfo("c", "Conv2D", [64, 64, 64], inbound=["input"])], epochs=1))
+    big = _plan(big_dump, camera={"fstop": 2.8})
+    assert big.camera.distance > 2 * small.camera.distance
+    assert small.camera.fstop * small.camera.distance == pytest.approx(
+        big.camera.fstop * big.camera.distance)
+    assert _plan(dump).camera.fstop is None
