@@ -15,6 +15,8 @@ from PIL import Image
 
 from nnrender.plan import ScenePlan
 
+REFS = Path(__file__).parent / "refs"
+
 
 @pytest.fixture(scope="session")
 def regen_refs(request: pytest.FixtureRequest) -> bool:
@@ -45,6 +47,25 @@ class Images:
     @staticmethod
     def linear(s: np.ndarray) -> np.ndarray:
         return np.where(s <= 0.04045, s / 12.92, ((s + 0.055) / 1.055) ** 2.4)
+
+    @staticmethod
+    def check_ref(img: np.ndarray, name: str, regen: bool) -> None:
+        """Compare with ``refs/<name>`` (or rewrite it): the mean of the largest channel
+        difference under 3/255, its 99th percentile under 40/255 (a few noisy or edge pixels
+        may flip, not whole areas)."""
+        path = REFS / name
+        if regen:
+            Images.save(img, path)
+            return
+        if not path.is_file():
+            pytest.fail(f"no reference {path}; create it with: pytest tests/render --regen-refs")
+        ref = Images.load(path)
+        assert img.shape == ref.shape, f"{name}: size {img.shape} vs reference {ref.shape}"
+        diff = np.abs(img - ref).max(axis=-1)
+        mean, p99 = float(diff.mean()), float(np.percentile(diff, 99))
+        assert mean < 3 / 255 and p99 < 40 / 255, (
+            f"{name}: mean diff {mean * 255:.2f}/255, 99th percentile {p99 * 255:.1f}/255 "
+            "(limits 3 and 40); if the change is intended, rerun with --regen-refs")
 
     @staticmethod
     def foreground(img: np.ndarray, plan: ScenePlan, tol: float = 10 / 255) -> np.ndarray:

@@ -17,7 +17,6 @@ from nnrender.plan import ScenePlan
 
 pytestmark = pytest.mark.render
 
-REFS = Path(__file__).parent / "refs"
 STYLES = ("paper", "talk", "cinematic")
 SIZE = {"resolution": [192, 108], "samples": 8, "denoise": "off"}
 
@@ -41,28 +40,12 @@ def _still(plan: ScenePlan, engine: str, scenes, images, path: Path) -> np.ndarr
     return images.load(render_to(built, plan.timeline.last_frame, path))
 
 
-def _compare(img: np.ndarray, name: str, regen: bool, images) -> None:
-    path = REFS / name
-    if regen:
-        images.save(img, path)
-        return
-    if not path.is_file():
-        pytest.fail(f"no reference {path}; create it with: pytest tests/render --regen-refs")
-    ref = images.load(path)
-    assert img.shape == ref.shape
-    diff = np.abs(img - ref).max(axis=-1)
-    mean, p99 = float(diff.mean()), float(np.percentile(diff, 99))
-    assert mean < 3 / 255 and p99 < 40 / 255, (
-        f"{name}: mean diff {mean * 255:.2f}/255, p99 {p99 * 255:.1f}/255; "
-        "rerun with --regen-refs if intended")
-
-
 @pytest.mark.parametrize("style", STYLES)
 def test_style_still_matches_reference(style, style_plan, scenes, images, regen_refs,
                                        tmp_path):
     img = _still(style_plan(style), "cycles", scenes, images, tmp_path / "f.png")
     assert img.shape == (108, 192, 3)
-    _compare(img, f"style_{style}_cycles.png", regen_refs, images)
+    images.check_ref(img, f"style_{style}_cycles.png", regen_refs)
 
 
 def test_paper_is_white_and_talk_dark_with_readable_network(style_plan, scenes, images,
