@@ -3,7 +3,7 @@
 They are children of the camera at a fixed depth in front of it, laid out in camera-local
 coordinates (x right, y up, the view along -z), so they stay put while the camera orbits, in
 perspective and orthographic views alike. The depth is well inside the near side of the
-network; with depth of field it is the nearest depth of the network instead.
+network.
 
 With depth of field, build puts them in a scene of their own (``collection`` here), seen by a
 camera without it and composited over the render, so the camera's blur never reaches them.
@@ -18,9 +18,8 @@ import bpy
 import numpy as np
 
 from nnrender.blender import images
+from nnrender.layout.camera import SENSOR
 from nnrender.plan import ScenePlan
-
-SENSOR = 36.0  # mm, the camera's sensor width (sensor_fit AUTO: the larger image side)
 
 
 @dataclass
@@ -36,30 +35,9 @@ def is_ortho(plan: ScenePlan) -> bool:
     return plan.camera.projection == "ORTHO"
 
 
-def network_radius(plan: ScenePlan) -> float:
-    """Largest distance of any cell corner (any stage) or label from the camera target."""
-    target = np.asarray(plan.camera.target, dtype=np.float64)
-    radius = 0.0
-    for lp in plan.layers:
-        pairs = [(lp.centers, lp.sizes)]
-        if lp.stage_centers is not None:
-            pairs += list(zip(lp.stage_centers, lp.stage_sizes, strict=True))
-        for c, s in pairs:
-            if len(c):
-                r = np.linalg.norm(c - target, axis=1) + np.linalg.norm(s, axis=1) / 2
-                radius = max(radius, float(r.max()))
-    for label in plan.labels:
-        r = np.linalg.norm(np.asarray(label.position) - target) + 2 * label.size
-        radius = max(radius, float(r))
-    return radius
-
-
 def screen(plan: ScenePlan) -> Screen:
     cam = plan.camera
-    near = 0.05 * cam.distance  # 5x the clip start the camera gets
-    depth = near
-    if cam.fstop is not None:
-        depth = float(np.clip(0.98 * (cam.distance - network_radius(plan)), near, cam.distance))
+    depth = 0.05 * cam.distance  # 5x the clip start the camera gets
     w, h = plan.render["resolution"]
     if is_ortho(plan):
         half_big = float(cam.ortho_scale) / 2

@@ -283,18 +283,18 @@ def test_legend_and_captions_stay_put_while_the_camera_orbits(name: str, styled,
 
 
 def test_legend_is_sharp_and_unhidden_with_depth_of_field(styled, scenes) -> None:
-    """With depth of field the overlays sit at the network's nearest depth: never behind a
-    cell, and about as sharp as the nearest cells."""
+    """With depth of field the overlays live in a scene of their own, seen by a camera
+    without it and laid over the render: the main camera's blur never reaches them, and no
+    cell can hide them."""
     plan = dataclasses.replace(styled("cinematic"), legend=styled("talk").legend)
     scenes.forget()
-    scene = build(plan, "cycles").scene
-    bar = bpy.data.objects["nnrender_legend_bar"]
-    depth = -bar.matrix_local.translation.z
-    assert plan.camera.distance * 0.5 < depth < plan.camera.distance
-    corners = np.concatenate([lp.centers for lp in plan.layers])
-    dist = np.linalg.norm(corners - np.array(plan.camera.target), axis=1)
-    assert depth < plan.camera.distance - dist.max()
+    built = build(plan, "cycles")
+    scene, over = built.scene, built.overlay_scene
     assert scene.camera.data.dof.use_dof
+    assert over is not None and not over.camera.data.dof.use_dof
+    bar = bpy.data.objects["nnrender_legend_bar"]
+    assert bar.name in over.objects and bar.name not in scene.objects
+    assert not any(o.name.startswith("layer_") for o in over.objects)
 
 
 # ---------------------------------------------------------------- engines
