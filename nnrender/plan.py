@@ -29,7 +29,7 @@ from nnrender.model.ir import Dump, LayerInfo
 from nnrender.timeline.epochs import EpochTimeline, keyed
 
 PLAN_VERSION = 2
-NORM_SAMPLE = 250_000  # values per layer for the percentiles; beyond that an even subsample
+NORM_SAMPLE = 250_000  # values per layer for the percentiles; beyond that a seeded sample
 DIVERGING = {"coolwarm"}
 LABEL_HEIGHT = 0.021  # label text size, at least this share of the frame height...
 LABEL_MAX = 0.04  # ...and at most this
@@ -60,9 +60,16 @@ class LayerPlan:
     stage_keys: list[tuple[float, float]] = field(default_factory=list)
     stages: list[str] = field(default_factory=list)
 
+    @property
+    def stage_count(self) -> int:
+        """Arrangement stages: 1 for a static layer."""
+        if self.stage_centers is None or not self.stage_keys:
+            return 1
+        return len(self.stage_centers)
+
     def at(self, frame: float) -> tuple[np.ndarray, np.ndarray]:
         """Cell centres and sizes at a frame: stages mixed in a chain, like the node tree."""
-        if self.stage_centers is None or not self.stage_keys:
+        if self.stage_count == 1:
             return self.centers, self.sizes
         value = float(keyed(self.stage_keys, frame))
         c, s = self.stage_centers[0].copy(), self.stage_sizes[0].copy()
@@ -213,6 +220,10 @@ def _layer_values(acts: list[np.ndarray], seed: int) -> np.ndarray:
     per = -(-NORM_SAMPLE // len(acts))
     return np.concatenate([a.ravel()[rng.integers(0, a.size, per)] for a in acts]).astype(
         np.float32)
+
+
+def _symmetric(norm: str, cmap: str) -> bool:
+    return norm == "symmetric" or (norm == "auto" and cmap in DIVERGING)
 
 
 def normalisation(values: np.ndarray, percentiles: tuple[float, float],
@@ -473,7 +484,7 @@ def make_plan(dump: Dump, config: SceneConfig, source: str | Path = "scene") -> 
     for i, (block, res) in enumerate(zip(blocks, resolved, strict=True)):
         # one layer at a time, all its epochs: read once, used for the range and the tiles
         acts = [dump.activations(e, i) for e in epoch_ids]
-        symmetric = look.norm == "symmetric" or (look.norm == "auto" and res.colormap in DIVERGING)
+        symmetric = _symmetric(look.norm, res.colormap)
         sources = block.sources
         norm = (0.0, 1.0)
         if block.role != "other":
@@ -492,13 +503,11 @@ def make_plan(dump: Dump, config: SceneConfig, source: str | Path = "scene") -> 
             rgba = _colours(values, norm, res.colormap, (PAD_GREY,) * 3)
             for kind, rng in ((network.SUMMARY_MEAN, mean_norm), (network.SUMMARY_MAX, norm)):
                 pick = sources == kind
-                if pick.any() and block.role != "other":
+                if pick.any():
                     summary = atlas_mod.downsample(_summary(stored, kind)[None], factor)
                     rgba[pick] = _colours(summary, rng, res.colormap, (PAD_GREY,) * 3)
             rgba[sources == network.ELLIPSIS, ..., :3] = dots
             rgba[sources == network.PLACEHOLDER, ..., :3] = PLACEHOLDER_GREY
-            if block.role == "other":
-                rgba[..., :3] = PLACEHOLDER_GREY
             atlas.fill(slot, i, rgba)
         animated = len(block.stage_centers) > 1 and bool(stage_keys[i])
         layers.append(LayerPlan(
@@ -577,8 +586,7 @@ def make_plan(dump: Dump, config: SceneConfig, source: str | Path = "scene") -> 
 
     legend = None
     if look.legend:
-        legend = _legend(look.colormap, look.norm == "symmetric" or (
-            look.norm == "auto" and look.colormap in DIVERGING), look.percentiles)
+        legend = _legend(look.colormap, _symmetric(look.norm, look.colormap), look.percentiles)
     for m in messages:
         warnings.warn(m, stacklevel=2)
     return ScenePlan(

@@ -60,33 +60,6 @@ def pages(plan: ScenePlan) -> list:
     return list(plan.atlas.layout.pages)
 
 
-def stage_count(lp) -> int:
-    """Arrangement stages of a layer: 1 when static."""
-    if lp.stage_centers is None or not lp.stage_keys:
-        return 1
-    return int(len(lp.stage_centers))
-
-
-def _page_rows(plan: ScenePlan, page: int) -> images.Rows:
-    """Rows of a page image straight from its epoch blocks: no copy of the whole page."""
-    pg = pages(plan)[page]
-    blocks = plan.atlas.blocks[page]
-    epochs = blocks.shape[0]
-    bw, bh = pg.block_w, pg.block_h
-
-    def rows(y0: int, y1: int) -> np.ndarray:
-        out = np.zeros((y1 - y0, pg.width, 4), dtype=np.uint8)
-        for gr in range(y0 // bh, (y1 - 1) // bh + 1):
-            a, b = max(y0, gr * bh), min(y1, (gr + 1) * bh)
-            for gc in range(pg.grid_cols):
-                e = gr * pg.grid_cols + gc
-                if e < epochs:
-                    out[a - y0:b - y0, gc * bw:(gc + 1) * bw] = blocks[e, a - gr * bh:b - gr * bh]
-        return out
-
-    return rows
-
-
 # ------------------------------------------------------------------ the built scene
 
 
@@ -392,7 +365,7 @@ def _instanced_layers(plan: ScenePlan, built: BuiltScene) -> None:
     templates = []
     for p, page in enumerate(pages(plan)):
         atlas = images.new_image(f"nnrender_atlas_{p}", page.width, page.height,
-                                 _page_rows(plan, p))
+                                 lambda y0, y1, p=p: plan.atlas.rows(p, y0, y1))
         built.atlases.append(atlas)
         template = bpy.data.objects.new(f"nnrender_cell_template_{p}",
                                         _box_mesh(f"nnrender_box_{p}"))
@@ -400,7 +373,7 @@ def _instanced_layers(plan: ScenePlan, built: BuiltScene) -> None:
         templates.append(template)
     groups: dict[int, bpy.types.NodeTree] = {}
     for lp in plan.layers:
-        stages = stage_count(lp)
+        stages = lp.stage_count
         page = lp.page
         uv0, duv = _layer_uvs(plan, page, lp.tiles)
         attrs = {"tile_uv": uv0, "tile_duv": duv}
@@ -449,7 +422,7 @@ def _workbench_mesh(plan: ScenePlan, built: BuiltScene) -> bpy.types.Object:
         v = 1.0 - (y + (1.0 - _BOX_UV[None, :, 1]) * h) / pg.block_h
         loops_uv.append(np.stack([u, v], axis=-1).astype(np.float32))
         mat_index.append(np.full(6 * n, page, dtype=np.int32))
-        if stage_count(lp) > 1:
+        if lp.stage_count > 1:
             built._animated.append(_Animated(i, offset, n))
         offset += 8 * n
     n = offset // 8

@@ -483,15 +483,25 @@ class AtlasPlan:
         can be hundreds of MB.
         """
         p = self.layout.pages[page]
-        blocks = self.blocks[page]
         if p.grid_cols == p.grid_rows == 1:
-            view = blocks[0].view()
+            view = self.blocks[page][0].view()
             view.flags.writeable = False
             return view
-        out = np.zeros((p.height, p.width, 4), dtype=np.uint8)
-        for e in range(self.layout.epochs):
-            x, y = self.layout.block_origin(e, page)
-            out[y:y + p.block_h, x:x + p.block_w] = blocks[e]
+        return self.rows(page, 0, p.height)
+
+    def rows(self, page: int, y0: int, y1: int) -> np.ndarray:
+        """Rows ``y0:y1`` of a page's image, assembled from its epoch blocks: a big page can
+        be handed over band by band without ever existing whole."""
+        p = self.layout.pages[page]
+        blocks = self.blocks[page]
+        bw, bh = p.block_w, p.block_h
+        out = np.zeros((y1 - y0, p.width, 4), dtype=np.uint8)
+        for gr in range(y0 // bh, (y1 - 1) // bh + 1):
+            a, b = max(y0, gr * bh), min(y1, (gr + 1) * bh)
+            for gc in range(p.grid_cols):
+                e = gr * p.grid_cols + gc
+                if e < self.layout.epochs:
+                    out[a - y0:b - y0, gc * bw:(gc + 1) * bw] = blocks[e, a - gr * bh:b - gr * bh]
         return out
 
     def blend(self, value: float, page: int = 0) -> np.ndarray:
