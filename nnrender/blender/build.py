@@ -662,12 +662,9 @@ def configure_render(scene: bpy.types.Scene, plan: ScenePlan, engine: str) -> No
         scene.display.render_aa = "8" if r["samples"] >= 8 else "FXAA"
 
 
-def _label_material(plan: ScenePlan, name: str, default: tuple[float, float, float],
-                    strength: float) -> bpy.types.Material:
-    color = plan.look["label_color"]
-    if color is None:
-        return _emission_material(name, default, strength)
-    return _emission_material(name, tuple(float(c) for c in color), 1.0)
+def _label_material(plan: ScenePlan, name: str) -> bpy.types.Material:
+    """Text in the colour the plan chose for its background."""
+    return _emission_material(name, tuple(float(c) for c in plan.look["label_color"]), 1.0)
 
 
 def build(plan: ScenePlan, engine: str | None = None) -> BuiltScene:
@@ -689,7 +686,7 @@ def build(plan: ScenePlan, engine: str | None = None) -> BuiltScene:
     else:
         _instanced_layers(plan, built)
 
-    label_mat = _label_material(plan, "nnrender_label", (0.92, 0.93, 0.95), 1.5)
+    label_mat = _label_material(plan, "nnrender_label")
     cam = _camera(plan, scene)
     for i, label in enumerate(plan.labels):
         obj = overlay.text(f"nnrender_label_{i:03d}", label.text, label.size, label_mat)
@@ -706,7 +703,7 @@ def build(plan: ScenePlan, engine: str | None = None) -> BuiltScene:
         pin, collection = over.camera, over.collection
     if plan.captions:
         overlay.captions(plan, pin,
-                         _label_material(plan, "nnrender_caption", (0.85, 0.87, 0.9), 1.2),
+                         _label_material(plan, "nnrender_caption"),
                          lambda obj, prop, keys: _keys(_fcurve(obj, prop), keys, "CONSTANT"),
                          collection)
     built.legend = overlay.legend(plan, pin, label_mat, collection)

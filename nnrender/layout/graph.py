@@ -355,7 +355,3 @@ def layout_graph(n: int, edges: Sequence[tuple[int, int]], lo: np.ndarray, hi: n
     offset -= centre
     return GraphPlacement(column.copy(), row_of_col[column], lane, offset)
 
-
-def row_count(placement: GraphPlacement) -> int:
-    return int(placement.row.max()) + 1 if placement.row.size else 0
-

@@ -145,11 +145,6 @@ def _grid(n: int, cols: int, cell_w: float, cell_h: float, gap: float) -> np.nda
     return np.stack([np.zeros(n), y, z], axis=1)
 
 
-def shown_count(layer: LayerInfo) -> int:
-    """Cells drawn: every channel, or the ones the dump kept (``channels``)."""
-    return len(layer.channels) if layer.channels else int(layer.output_shape[-1])
-
-
 def pick_shown(available: int, show: int | None) -> np.ndarray:
     """Stored indices drawn: all, or ``show`` evenly spaced with first and last included."""
     if show is None or show >= available:
