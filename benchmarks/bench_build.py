@@ -169,15 +169,6 @@ def run_case(dump_path: Path, engine: str, result_path: Path, profile: bool = Fa
     result_path.write_text(json.dumps(result), encoding="utf-8")
 
 
-def _keras_image() -> Any:
-    """A smooth synthetic 224x224 RGB image (0..255), as bench_dump.py uses."""
-    import numpy as np
-
-    yy, xx = np.mgrid[0:224, 0:224].astype(np.float32) / 224.0
-    rgb = np.stack([np.sin(6 * xx) * 0.5 + 0.5, yy, (xx + yy) / 2], axis=-1)
-    return (rgb * 255.0)[np.newaxis].astype(np.float32)
-
-
 def make_keras_dump(name: str, out: Path) -> None:
     """Dump a keras.applications model (``weights=None``) for one image, one epoch, every map.
 
@@ -186,20 +177,13 @@ def make_keras_dump(name: str, out: Path) -> None:
     from nnrender.runtime import isolate_home
 
     isolate_home()
-    import keras
-    import numpy as np
+    from keras_apps import application
 
     from nnrender.model.keras_reader import dump_keras
 
-    if name == "resnet50":
-        model = keras.applications.ResNet50(weights=None)
-        x = keras.applications.resnet50.preprocess_input(_keras_image())
-    else:
-        model = keras.applications.VGG16(weights=None)
-        x = keras.applications.vgg16.preprocess_input(_keras_image())
+    model, x = application(name)
     # no max_maps / max_side: every feature map at full size; weights are not drawn
-    dump_keras(model, None, np.asarray(x, dtype=np.float32), out, dtype=KERAS_DTYPE,
-               store_weights=False)
+    dump_keras(model, None, x, out, dtype=KERAS_DTYPE, store_weights=False)
 
 
 # -------------------------------------------------------------------------- parent side

@@ -45,34 +45,19 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
-def _image() -> Any:
-    """A smooth synthetic 224x224 RGB image, preprocessed as each model expects (0..255)."""
-    import numpy as np
-
-    yy, xx = np.mgrid[0:224, 0:224].astype(np.float32) / 224.0
-    rgb = np.stack([np.sin(6 * xx) * 0.5 + 0.5, yy, (xx + yy) / 2], axis=-1)
-    return (rgb * 255.0)[np.newaxis].astype(np.float32)
-
-
 def run_model(name: str) -> dict[str, Any]:
     """Build one model and dump it with each storage setting (runs in the subprocess)."""
     from nnrender.runtime import isolate_home
 
     isolate_home()
-    import keras
-    import numpy as np
+    import keras  # noqa: F401 - imported before the clock starts: build_s is the model only
+    from keras_apps import application
 
     from nnrender.model.keras_reader import dump_keras, dump_size
 
     start = time.perf_counter()
-    if name == "resnet50":
-        model = keras.applications.ResNet50(weights=None)
-        x = keras.applications.resnet50.preprocess_input(_image())
-    else:
-        model = keras.applications.MobileNetV2(weights=None)
-        x = keras.applications.mobilenet_v2.preprocess_input(_image())
+    model, x = application(name)
     build_s = time.perf_counter() - start
-    x = np.asarray(x, dtype=np.float32)
     rows = []
     work = Path(tempfile.mkdtemp(prefix="bench-dump-"))
     rss = None
