@@ -30,15 +30,22 @@ from nnrender.model.synthetic import cnn_layers
 # ---------------------------------------------------------------- model builders
 
 
+def _adder(layers: list[LayerInfo]):  # noqa: ANN202
+    """``add(name, kind, shape, *inbound)``: append a layer, return its name to chain on."""
+
+    def add(name: str, kind: str, shape: list[int], *inbound: str) -> str:
+        layers.append(LayerInfo(name, kind, shape, inbound=list(inbound)))
+        return name
+
+    return add
+
+
 def resnet_layers(stages: tuple[tuple[int, int, int], ...] = ((64, 3, 56), (128, 4, 28),
                                                              (256, 3, 14))) -> list[LayerInfo]:
     """A ResNet-50-like stem and bottleneck stages (filters, blocks, resolution), in the
     order Keras lists them: projection shortcut (conv+bn) on each stage's first block."""
     layers: list[LayerInfo] = []
-
-    def add(name: str, kind: str, shape: list[int], *inbound: str) -> str:
-        layers.append(LayerInfo(name, kind, shape, inbound=list(inbound)))
-        return name
+    add = _adder(layers)
 
     x = add("input", "InputLayer", [224, 224, 3])
     x = add("conv1_conv", "Conv2D", [112, 112, 64], x)
@@ -72,10 +79,7 @@ def inception_layers() -> list[LayerInfo]:
     """Stem, then one Inception-like block: three parallel branches of different lengths
     (1x1; 1x1 -> 5x5; 1x1 -> 3x3 -> 3x3) joined by a Concatenate."""
     layers: list[LayerInfo] = []
-
-    def add(name: str, kind: str, shape: list[int], *inbound: str) -> str:
-        layers.append(LayerInfo(name, kind, shape, inbound=list(inbound)))
-        return name
+    add = _adder(layers)
 
     x = add("input", "InputLayer", [64, 64, 3])
     x = add("stem_conv", "Conv2D", [32, 32, 32], x)
