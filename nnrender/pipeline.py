@@ -85,8 +85,6 @@ def run_render(config: SceneConfig, base_dir: Path, request: RenderRequest,
     dump = Dump(dump_path)
     engine = request.engine or config.render.engine
     plan = make_plan(dump, config, source)
-    for msg in plan.warnings:
-        print(f"nnrender: warning: {msg}", file=sys.stderr)
     last = plan.timeline.last_frame
     first_frame, last_frame = (parse_frames(request.frames, last) if request.frames
                                else (plan.timeline.first_frame, last))
@@ -96,6 +94,8 @@ def run_render(config: SceneConfig, base_dir: Path, request: RenderRequest,
         if not 1 <= still_frame <= last:
             where = "--still" if request.still else f"{source}: output.still_frame"
             raise ConfigError(where, f"frame {still_frame} outside 1-{last}")
+    for msg in plan.warnings:  # after the request is checked: a bad one is one line
+        print(f"nnrender: warning: {msg}", file=sys.stderr)
     out = request.out_dir
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,8 @@ import numpy as np
 
 from nnrender import colormaps
 from nnrender.config.schema import LayoutConfig, SceneConfig
+from nnrender.edges.connect import bundle_keys, edge_targets, plan_edges
+from nnrender.edges.groups import EdgeGroup, FieldPlan
 from nnrender.errors import ConfigError, DumpError
 from nnrender.layout import atlas as atlas_mod
 from nnrender.layout import network
@@ -149,6 +151,11 @@ class ScenePlan:
     seed: int
     legend: Legend | None = None
     warnings: list[str] = field(default_factory=list)
+    # connections (issue 5): one Curves data-block per group; bundling strength keyed
+    edges: list[EdgeGroup] = field(default_factory=list)
+    frustum: FieldPlan | None = None  # a receptive field, when the scene asks for one
+    bundle: float = 0.0  # strength at the first frame (0 straight .. 1 bundled)
+    bundle_keys: list[tuple[float, float]] = field(default_factory=list)  # (frame, strength)
 
     @property
     def cell_count(self) -> int:
@@ -197,6 +204,17 @@ class ScenePlan:
                 for lp in self.layers
             ],
             "warnings": self.warnings,
+            # curve points stay out (100k edges x 16 points); counts and looks go in
+            "edges": [{"name": g.name, "kind": g.kind, "source": g.source, "target": g.target,
+                       "count": g.count, "samples": g.samples, "radius": g.radius,
+                       "min_radius": g.min_radius, "opacity": g.opacity,
+                       "positive": g.positive, "negative": g.negative} for g in self.edges],
+            "bundle": self.bundle,
+            "bundle_keys": self.bundle_keys,
+            "frustum": None if self.frustum is None else {
+                "layer": self.frustum.layer, "channel": self.frustum.channel,
+                "pixel": list(self.frustum.pixel), "layers": self.frustum.layers,
+                "rects": self.frustum.rects, "quads": arr(self.frustum.quads)},
         }
 
     def save(self, folder: str | Path) -> Path:
@@ -468,7 +486,8 @@ def make_plan(dump: Dump, config: SceneConfig, source: str | Path = "scene") -> 
                   for r, layer in zip(resolved, manifest.layers, strict=True)]
     blocks = arrange(manifest.layers, [r.style for r in resolved], spacing=config.layout.spacing,
                      wrap=config.layout.wrap, aspect=width / height,
-                     camera=(cam.azimuth, cam.elevation, cam.orbit, cam.lens))
+                     camera=(cam.azimuth, cam.elevation, cam.orbit, cam.lens),
+                     wide=edge_targets(dump, config.edges, source))
     messages = [f"layer {b.name} ({b.type}, output {b.shape}): drawn as a placeholder"
                 for b in blocks if b.role == "other"]
     try:
@@ -532,6 +551,16 @@ def make_plan(dump: Dump, config: SceneConfig, source: str | Path = "scene") -> 
         view_h = 2.0 * distance * half_tangents(cam.lens, width, height)[1]
     # a small network gets labels in proportion to its walls; a big one as big as fits
     wall = float(np.median([max(b.extent[1], b.extent[2]) for b in blocks]))
+    # connections: radii are kept a visible share of a pixel at this framing; the skip arcs
+    # run above the blocks, so the final framing holds them too
+    pixel = (ortho / width if ortho else
+             2.0 * distance * half_tangents(cam.lens, width, height)[1] / height)
+    animated = {i for i, lp in enumerate(layers) if lp.stage_count > 1}
+    edge_groups, frustum, edge_notes = plan_edges(
+        dump, blocks, epoch_ids, config.edges, pixel=pixel, seed=config.seed,
+        sample=config.sample, link_color=tuple(0.55 * c + 0.2 for c in label_rgb),
+        animated=animated, source=source)
+    arcs = [g.straight.reshape(-1, 3) for g in edge_groups if g.kind == "link"]
     label_size = config.labels.scale * float(np.clip(0.1 * wall, LABEL_HEIGHT * view_h,
                                                      LABEL_MAX * view_h))
     texts: list[str | None] = []
@@ -550,14 +579,14 @@ def make_plan(dump: Dump, config: SceneConfig, source: str | Path = "scene") -> 
         labels = [Label(text, tuple(float(v) for v in pos), label_size, block.name)
                   for text, pos, block in zip(texts, spots, blocks, strict=True)
                   if text is not None and pos is not None]
-        boxes = [cells]
+        boxes = [cells, *arcs]
         for label in labels:
             w, h = text_extent(label.text, label.size)
             p = np.array(label.position)
             boxes.append(np.array([p + [w / 2, w / 2, h], p - [w / 2, w / 2, 0]]))
         target, distance, ortho = _frame(np.concatenate(boxes), config, azimuths, config.seed)
     hidden = sum(1 for t, p in zip(texts, spots, strict=True) if t is not None and p is None)
-    notes = []  # in plan.json, not printed: a dense network hides labels by design
+    notes = list(edge_notes)  # in plan.json, not printed
     if hidden:
         notes.append(f"{hidden} of {sum(t is not None for t in texts)} layer labels hidden "
                         "where they would overlap (labels.auto_hide: false shows them all)")
@@ -604,4 +633,8 @@ def make_plan(dump: Dump, config: SceneConfig, source: str | Path = "scene") -> 
         seed=config.seed,
         legend=legend,
         warnings=messages + notes,
+        edges=edge_groups,
+        frustum=frustum,
+        bundle=float(config.edges.bundle),
+        bundle_keys=bundle_keys(config.edges, timeline, source),
     )

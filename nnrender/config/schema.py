@@ -125,6 +125,61 @@ class LayoutConfig(_Strict):
         return value
 
 
+Color = tuple[float, float, float]
+
+
+class EdgeLayerConfig(_Strict):
+    """Per target layer overrides of ``edges`` (keyed by layer name or glob pattern)."""
+
+    show: bool | None = None
+    top_k: int | None = Field(None, ge=1, le=100_000)
+    threshold: float | None = Field(None, ge=0, le=1)
+
+
+class BundleChange(_Strict):
+    """An animated change of the bundling strength."""
+
+    at: float = Field(ge=0, le=36000, description="seconds from the start")
+    to: float = Field(ge=0, le=1, description="bundling strength reached")
+    over: float = Field(1.0, ge=0, le=3600, description="seconds the change takes")
+
+
+class FieldConfig(_Strict):
+    """A receptive field: one output pixel traced back to the input pixels it sees."""
+
+    layer: str = Field(description="the conv/pool layer whose pixel is traced")
+    pixel: tuple[int, int] | None = Field(None, description="(row, column); centre by default")
+    channel: int | None = Field(None, ge=0, description="map; the most active one by default")
+    to: str | None = Field(None, description="the layer it is traced back to; the input")
+    color: Color = (1.0, 0.85, 0.35)
+    opacity: float = Field(0.22, ge=0, le=1)
+
+
+class EdgesConfig(_Strict):
+    show: bool = Field(True, description="draw connections between layers")
+    select: Literal["weight", "weight_activation"] = Field(
+        "weight", description="rank edges by |w|, or by |w| times the source's mean activation")
+    top_k: int = Field(3, ge=1, le=100_000, description="strongest inputs kept per neuron/map")
+    threshold: float | None = Field(
+        None, ge=0, le=1, description="also keep any edge above this share of the largest")
+    max_per_group: int = Field(20_000, ge=1, le=2_000_000,
+                               description="at most this many curves between two layers")
+    channels: bool = Field(True, description="conv layers: map-to-map connections")
+    links: bool = Field(True, description="skip connections and branches as arcs")
+    bundle: float = Field(0.85, ge=0, le=1, description="0 straight .. 1 fully bundled")
+    changes: list[BundleChange] = Field(default_factory=list)
+    refine: bool = Field(False, description="density-based refinement (slower, tighter)")
+    samples: int = Field(16, ge=4, le=64, description="points per curve")
+    width: float = Field(1.0, gt=0, le=20, description="scales every curve's radius")
+    opacity: float = Field(0.85, ge=0, le=1)
+    positive: Color = (1.0, 0.45, 0.12)
+    negative: Color = (0.15, 0.45, 1.0)
+    link_color: Color | None = Field(None, description="skip arcs; the label colour by default")
+    field: FieldConfig | None = None
+    layers: dict[str, EdgeLayerConfig] = Field(
+        default_factory=dict, description="per target layer, by name or glob pattern")
+
+
 class OutputConfig(_Strict):
     name: str = Field("nnrender", pattern=r"^[A-Za-z0-9_.-]+$")
     video: bool = True
@@ -144,4 +199,5 @@ class SceneConfig(_Strict):
     layout: LayoutConfig = LayoutConfig()
     look: LookConfig = LookConfig()
     labels: LabelConfig = LabelConfig()
+    edges: EdgesConfig = EdgesConfig()
     output: OutputConfig = OutputConfig()

@@ -26,6 +26,8 @@ ROW_TIE = 0.97  # a row count this close to the best fit, with fewer rows, is pr
 BREAK_SLACK = 0.25  # a clean break this close (in row lengths) to the ideal one is preferred
 LABEL_SHARE = 0.25  # room for labels above a row, as a share of its height
 DEFAULT_CAMERA = (55.0, 20.0, 14.0, 70.0)  # azimuth, elevation, orbit, lens judging the wrap
+GAP_SHARE = 0.3  # gap between columns, as a share of the larger wall...
+WIDE_SHARE = 0.6  # ...in front of a layer that edges run into
 
 
 @dataclass
@@ -214,20 +216,25 @@ def _lanes(column: np.ndarray, main: list[int], branch: list[list[int]], lo: np.
     return lane, z
 
 
-def _column_x(column: np.ndarray, lo: np.ndarray, hi: np.ndarray, spacing: float) -> np.ndarray:
-    """X of every column: gaps grow with the walls on either side."""
+def _column_x(column: np.ndarray, lo: np.ndarray, hi: np.ndarray, spacing: float,
+              wide: np.ndarray | None = None) -> np.ndarray:
+    """X of every column: gaps grow with the walls on either side, and more in front of a
+    ``wide`` node (one that edges run into: bundles need room to turn between walls)."""
     cols = int(column.max()) + 1
     back = np.zeros(cols)
     front = np.zeros(cols)
     wall = np.zeros(cols)
+    share = np.full(cols, GAP_SHARE)
     for v, c in enumerate(column):
+        if wide is not None and wide[v]:
+            share[c] = WIDE_SHARE
         back[c] = max(back[c], -lo[v, 0])
         front[c] = max(front[c], hi[v, 0])
         wall[c] = max(wall[c], hi[v, 1] - lo[v, 1], hi[v, 2] - lo[v, 2])
     x = np.zeros(cols)
     for c in range(1, cols):
         x[c] = (x[c - 1] + front[c - 1] + back[c]
-                + spacing * (1.2 + 0.3 * max(wall[c - 1], wall[c])))
+                + spacing * (1.2 + share[c] * max(wall[c - 1], wall[c])))
     return x
 
 
@@ -308,7 +315,8 @@ def _fit(offset: np.ndarray, lo: np.ndarray, hi: np.ndarray, aspect: float,
 def layout_graph(n: int, edges: Sequence[tuple[int, int]], lo: np.ndarray, hi: np.ndarray,
                  *, spacing: float = 1.0, wrap: str | int = "auto", aspect: float = 16 / 9,
                  label_room: float = 0.0, gap: float = 1.0,
-                 camera: tuple[float, float, float, float] = DEFAULT_CAMERA) -> GraphPlacement:
+                 camera: tuple[float, float, float, float] = DEFAULT_CAMERA,
+                 wide: np.ndarray | None = None) -> GraphPlacement:
     """Place ``n`` origin-centred blocks with local bounds ``lo``/``hi`` (n, 3) on the graph
     and centre the result on the origin (X and Z; walls stay centred on Y = 0)."""
     if n == 0:
@@ -323,7 +331,7 @@ def layout_graph(n: int, edges: Sequence[tuple[int, int]], lo: np.ndarray, hi: n
     az, el = math.radians(camera[0]), math.radians(min(abs(camera[1]), 60.0))
     tilt = abs(math.sin(az)) * math.tan(el)
     lane, z = _lanes(column, main, branch, lo, hi, label_room + gap, tilt)
-    x = _column_x(column, lo, hi, spacing)
+    x = _column_x(column, lo, hi, spacing, wide)
     clean = clean_breaks(column, edges)
     cols = len(x)
 

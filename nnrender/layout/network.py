@@ -289,14 +289,15 @@ def _wall(block: LayerBlock) -> float:
 
 def arrange(layers: list[LayerInfo], styles: list[LayerStyle] | None = None, *,
             spacing: float = 1.0, wrap: str | int = "auto", aspect: float = 16 / 9,
-            camera: tuple[float, float, float, float] = graph_mod.DEFAULT_CAMERA
-            ) -> list[LayerBlock]:
+            camera: tuple[float, float, float, float] = graph_mod.DEFAULT_CAMERA,
+            wide: set[str] | None = None) -> list[LayerBlock]:
     """Blocks placed on the model graph and centred on the origin.
 
     Columns (graph depth) run along +X with gaps that grow with the walls on either side;
     side branches sit in lanes above/below the main path; a long network wraps into rows
     stacked downwards (``wrap``: 'auto', 'none' or a row count) to fill a frame of
     ``aspect`` as seen by ``camera`` (azimuth, elevation, orbit, lens: the scene's camera).
+    Layers named in ``wide`` (edges run into them) get a wider gap in front.
     """
     if styles is None:
         styles = [LayerStyle() for _ in layers]
@@ -331,6 +332,7 @@ def arrange(layers: list[LayerInfo], styles: list[LayerStyle] | None = None, *,
     place = graph_mod.layout_graph(
         len(layers), edges, lo, hi, spacing=spacing, wrap=wrap, aspect=aspect,
         label_room=0.3 * median, gap=spacing * (0.6 + 0.1 * median), camera=camera,
+        wide=np.array([layer.name in wide for layer in layers]) if wide else None,
     )
     for i, b in enumerate(blocks):
         b.translate(place.offset[i])

@@ -41,6 +41,8 @@ _CONFIG_KEYS = (
     "filters",
     "kernel_size",
     "strides",
+    "dilation_rate",
+    "depth_multiplier",
     "pool_size",
     "padding",
     "units",

@@ -21,10 +21,14 @@ def cnn_layers(input_hw: int = 8, channels: tuple[int, ...] = (16, 32), dense: t
     prev = 1
     for i, c in enumerate(channels, start=1):
         layers.append(LayerInfo(f"conv{i}", "Conv2D", [hw, hw, c], params=9 * prev * c + c,
-                                inbound=[layers[-1].name]))
+                                inbound=[layers[-1].name],
+                                config={"filters": c, "kernel_size": [3, 3], "strides": [1, 1],
+                                        "padding": "same"}))
         hw = max(1, hw // 2)
         layers.append(LayerInfo(f"pool{i}", "MaxPooling2D", [hw, hw, c],
-                                inbound=[layers[-1].name]))
+                                inbound=[layers[-1].name],
+                                config={"pool_size": [2, 2], "strides": [2, 2],
+                                        "padding": "valid"}))
         prev = c
     flat = hw * hw * prev
     layers.append(LayerInfo("flatten", "Flatten", [flat], inbound=[layers[-1].name]))
@@ -59,15 +63,36 @@ def activation(shape: list[int], count: int, epoch: int, seed: int) -> np.ndarra
     return out.astype(np.float32)
 
 
+def weights(layer: LayerInfo, parent: LayerInfo | None, epoch: int, seed: int
+            ) -> list[np.ndarray]:
+    """Kernel and bias of a Conv2D (3x3) or Dense layer, Keras-shaped; they drift with the
+    epoch so edges change over training. Other layers have none."""
+    if parent is None or layer.type not in ("Conv2D", "Dense"):
+        return []
+    rng = np.random.default_rng(seed)
+    n_in, n_out = parent.output_shape[-1], layer.output_shape[-1]
+    shape = (3, 3, n_in, n_out) if layer.type == "Conv2D" else (n_in, n_out)
+    start, end = rng.normal(size=shape), rng.normal(size=shape)
+    t = 1.0 - np.exp(-0.5 * epoch)
+    kernel = ((1 - t) * start + t * end) / np.sqrt(np.prod(shape[:-1]))
+    return [kernel.astype(np.float32), np.zeros(n_out, np.float32)]
+
+
 def write_synthetic(out: str | Path, layers: list[LayerInfo], epochs: int = 3, count: int = 2,
-                    seed: int = 0, dtype: str = "float32") -> Path:
-    """Write a dump of ``layers`` with ``epochs`` recorded epochs (0..epochs-1)."""
+                    seed: int = 0, dtype: str = "float32", with_weights: bool = False) -> Path:
+    """Write a dump of ``layers`` with ``epochs`` recorded epochs (0..epochs-1); with
+    ``with_weights``, Conv2D and Dense layers get kernels (see ``weights``)."""
     writer = DumpWriter(out, dtype=dtype)
+    names = {layer.name: layer for layer in layers}
     try:
         for e in range(epochs):
             acts = [activation(layer.array_shape, count, e, seed + i)
                     for i, layer in enumerate(layers)]
-            writer.add_epoch(e, acts, metrics={"accuracy": min(1.0, 0.1 + 0.3 * e)})
+            ws = None
+            if with_weights:
+                ws = [weights(layer, names[layer.inbound[0]] if layer.inbound else None, e,
+                              seed + 1000 + i) for i, layer in enumerate(layers)]
+            writer.add_epoch(e, acts, ws, metrics={"accuracy": min(1.0, 0.1 + 0.3 * e)})
         return writer.finish(
             model={"name": "synthetic", "source": "synthetic", "framework": "numpy"},
             layers=layers,

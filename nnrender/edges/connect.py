@@ -1,0 +1,291 @@
+"""Dump + laid-out blocks + the scene's ``edges`` section -> edge groups for the plan.
+
+One group per weighted layer (its inbound layer to it): dense neurons to neurons, conv maps
+to maps; one group for the skip/branch arcs; and the receptive field when one is asked for.
+Geometry is decided here (bundled curves, radii), so the Blender side only translates.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnrender.config.schema import EdgesConfig
+from nnrender.edges import bundle as bundle_mod
+from nnrender.edges import field as field_mod
+from nnrender.edges import route, select
+from nnrender.edges.groups import EdgeGroup, FieldPlan
+from nnrender.errors import ConfigError
+from nnrender.layout import graph as graph_mod
+from nnrender.layout.network import LayerBlock
+from nnrender.model.ir import Dump, LayerInfo
+from nnrender.timeline.epochs import EpochTimeline
+
+EDGE_SHARE = 0.03  # strongest curve's radius, as a share of the smaller cell side
+MIN_PX = 0.7  # ...but at least this many pixels (radius) on screen
+FADE = 0.3  # weakest curve's radius as a share of the strongest
+LINK_SHARE = 0.012  # skip arcs' radius as a share of the median wall
+
+
+@dataclass
+class Endpoints:
+    """Where a layer's neurons or maps sit, for edges: index -> position on a face."""
+
+    index: np.ndarray  # (n,) original neuron/channel indices, increasing
+    stored: np.ndarray  # (n,) positions on the stored (possibly reduced) last axis
+    center: np.ndarray  # (n, 3) centres (of the cell, or of the pixel in an image slab)
+    half: np.ndarray  # (n,) half the cell's thickness along X
+    side: float  # the smaller side of one cell (or one pixel) in world units
+
+
+def endpoints(block: LayerBlock, layer: LayerInfo) -> Endpoints | None:
+    """The drawn neurons/maps of a layer (stage 0), or None when it draws none one by one
+    (placeholders, folded layers)."""
+    channels = layer.channels
+    if block.role == "image":
+        rows, cols = block.tile_hw
+        n = int(layer.array_shape[0])
+        stored = np.arange(n)
+        c, (t, sw, sh) = block.centers[0], block.sizes[0]
+        y = c[1] + sw * (0.5 - (stored % cols + 0.5) / cols)
+        z = c[2] + sh * (0.5 - (stored // cols + 0.5) / rows)
+        center = np.stack([np.full(n, c[0]), y, z], axis=1)
+        index = np.asarray(channels, dtype=np.int64) if channels else stored
+        return Endpoints(index, stored, center, np.full(n, t / 2), min(sw / cols, sh / rows))
+    if block.role not in ("maps", "vector"):
+        return None
+    cells = np.nonzero((block.sources >= 0) & np.any(block.sizes > 0, axis=1))[0]
+    if not len(cells):
+        return None
+    stored = block.sources[cells].astype(np.int64)
+    index = np.asarray(channels, dtype=np.int64)[stored] if channels else stored
+    order = np.argsort(index, kind="stable")
+    cells, stored, index = cells[order], stored[order], index[order]
+    sizes = block.sizes[cells]
+    return Endpoints(index, stored, block.centers[cells], sizes[:, 0] / 2,
+                     float(sizes[:, 1:].min()))
+
+
+def _source_means(dump: Dump, epochs: list[int], layer: int, ends: Endpoints) -> list[np.ndarray]:
+    """Mean |activation| per drawn source neuron/map, per epoch (over inputs and pixels)."""
+    out = []
+    for e in epochs:
+        act = np.abs(dump.activations(e, layer).astype(np.float32))
+        flat = act.reshape(-1, act.shape[-1]).mean(axis=0) if act.ndim > 2 else act.mean(0)
+        out.append(flat[ends.stored])
+    return out
+
+
+def _overrides(config: EdgesConfig, layers: list[LayerInfo], source: str | Path
+               ) -> list[dict[str, Any]]:
+    used = dict.fromkeys(config.layers, False)
+    out = []
+    for layer in layers:
+        merged: dict[str, Any] = {}
+        for key, entry in config.layers.items():
+            if key == layer.name or fnmatch.fnmatchcase(layer.name, key):
+                used[key] = True
+                merged.update({k: getattr(entry, k) for k in entry.model_fields_set})
+        out.append(merged)
+    for key, hit in used.items():
+        if not hit:
+            raise ConfigError(source, f"edges.layers.{key}: matches no layer")
+    return out
+
+
+def _draws(layer: LayerInfo, over: dict[str, Any], config: EdgesConfig, weighted: bool
+           ) -> bool:
+    """Whether edges run into ``layer`` from its inbound layer (before looking at cells)."""
+    if not (config.show and weighted and over.get("show", True) and len(layer.inbound) == 1):
+        return False
+    if layer.type in select.DENSE_TYPES:
+        return True
+    return config.channels and layer.type in select.CONV_TYPES | select.DEPTHWISE_TYPES
+
+
+def edge_targets(dump: Dump, config: EdgesConfig, source: str | Path = "scene") -> set[str]:
+    """Names of the layers edges run into: the layout leaves room in front of them."""
+    layers = dump.manifest.layers
+    weighted = any(ep.weights is not None for ep in dump.manifest.epochs)
+    overrides = _overrides(config, layers, source)
+    return {layer.name for layer, over in zip(layers, overrides, strict=True)
+            if _draws(layer, over, config, weighted)}
+
+
+def bundle_keys(config: EdgesConfig, timeline: EpochTimeline, source: str | Path
+                ) -> list[tuple[float, float]]:
+    """(frame, strength) keys of the animated bundling strength; empty when it is fixed."""
+    if not config.changes:
+        return []
+    fps, first, last = timeline.fps, timeline.first_frame, timeline.last_frame
+    keys: list[tuple[float, float]] = [(float(first), config.bundle)]
+    for i, change in enumerate(sorted(config.changes, key=lambda c: c.at)):
+        a = first + round(change.at * fps)
+        b = first + round((change.at + change.over) * fps)
+        where = f"edges.changes[{i}]"
+        if b > last:
+            raise ConfigError(source, f"{where}: ends at {change.at + change.over:g} s, after "
+                                      f"the video's end ({(last - first + 1) / fps:g} s)")
+        if a < keys[-1][0]:
+            raise ConfigError(source, f"{where}: starts before the previous change ends")
+        if a > keys[-1][0]:
+            keys.append((float(a), keys[-1][1]))
+        keys.append((float(max(b, a)), float(change.to)))
+    return keys
+
+
+def plan_edges(dump: Dump, blocks: list[LayerBlock], epochs: list[int], config: EdgesConfig,
+               *, pixel: float, seed: int, sample: int, link_color: tuple[float, float, float],
+               animated: set[int], source: str | Path = "scene"
+               ) -> tuple[list[EdgeGroup], FieldPlan | None, list[str]]:
+    """Edge groups, the receptive field (or None), and notes on what was left out and why.
+
+    ``pixel``: world size of one pixel at the network (radii never fall below a visible
+    width); ``animated``: layers whose arrangement moves (edges would not follow them).
+    """
+    layers = dump.manifest.layers
+    names = {layer.name: i for i, layer in enumerate(layers)}
+    overrides = _overrides(config, layers, source)
+    notes: list[str] = []
+    groups: list[EdgeGroup] = []
+    drawn: set[tuple[int, int]] = set()
+    ends = [endpoints(b, layer) for b, layer in zip(blocks, layers, strict=True)]
+    matrices: dict[int, list[np.ndarray]] = {}
+    no_weights = all(ep.weights is None for ep in dump.manifest.epochs)
+    if config.show and no_weights and any(layer.type in select.DENSE_TYPES | select.CONV_TYPES
+                                          for layer in layers):
+        notes.append("edges: the dump holds no weights, so only skip connections are drawn "
+                     "(dump without --no-weights to see the connections)")
+
+    def weights_of(i: int) -> list[np.ndarray] | None:
+        if i not in matrices:
+            mats = []
+            for e in epochs:
+                m = select.connection_matrix(layers[i].type, dump.weights(e, i))
+                if m is None:
+                    return None
+                mats.append(m)
+            matrices[i] = mats
+        return matrices[i]
+
+    for i, layer in enumerate(layers):
+        if not _draws(layer, overrides[i], config, not no_weights):
+            continue
+        over = overrides[i]
+        kind = "dense" if layer.type in select.DENSE_TYPES else "channel"
+        p = names[layer.inbound[0]]
+        src, dst = ends[p], ends[i]
+        label = f"{layers[p].name}->{layer.name}"
+        if src is None or dst is None:
+            continue
+        if blocks[p].row != blocks[i].row:
+            notes.append(f"edges: {label} not drawn: the layers sit on different rows")
+            continue
+        if p in animated or i in animated:
+            notes.append(f"edges: {label} not drawn: a layer's arrangement is animated")
+            continue
+        mats = weights_of(i)
+        if mats is None:
+            continue
+        n_in, n_out = mats[0].shape
+        if src.index.max() >= n_in or dst.index.max() >= n_out:
+            notes.append(f"edges: {label} not drawn: weights {n_in}x{n_out} do not match "
+                         "the layers' sizes")
+            continue
+        sub = [m[np.ix_(src.index, dst.index)] for m in mats]
+        scale = (_source_means(dump, epochs, p, src) if config.select == "weight_activation"
+                 else None)
+        a, b, values = select.select_edges(
+            sub, over.get("top_k", config.top_k), over.get("threshold", config.threshold),
+            scale, config.max_per_group)
+        if not len(a):
+            continue
+        start = src.center[a] + np.stack([src.half[a], 0 * a, 0 * a], axis=1)
+        end = dst.center[b] - np.stack([dst.half[b], 0 * b, 0 * b], axis=1)
+        radius = config.width * max(EDGE_SHARE * min(src.side, dst.side), MIN_PX * pixel)
+        groups.append(EdgeGroup(
+            label, kind, layers[p].name, layer.name,
+            straight=bundle_mod.straight(start, end, config.samples),
+            bundled=bundle_mod.bundle(start, end, samples=config.samples,
+                                      refine=config.refine, seed=seed),
+            weights=values, radius=radius, min_radius=FADE * radius, opacity=config.opacity,
+            positive=tuple(config.positive), negative=tuple(config.negative),
+            src_index=src.index[a], dst_index=dst.index[b]))
+        drawn.add((p, i))
+
+    if config.show and config.links:
+        pairs = route.link_pairs(blocks, graph_mod.graph_edges(layers), drawn)
+        if pairs:
+            walls = [max(blk.extent[1], blk.extent[2]) for blk in blocks]
+            wall = float(np.median(walls))
+            curves = np.stack([route.link_curve(blocks, p, c, 0.25 * wall, config.samples)
+                               for p, c in pairs]).astype(np.float32)
+            radius = config.width * max(LINK_SHARE * wall, 1.2 * pixel)
+            color = tuple(config.link_color) if config.link_color else link_color
+            groups.append(EdgeGroup(
+                "links", "link", "", "", straight=curves, bundled=curves.copy(),
+                weights=np.ones((len(pairs), len(epochs)), np.float32), radius=radius,
+                min_radius=radius, opacity=config.opacity, positive=color, negative=color,
+                src_index=np.array([p for p, _ in pairs]),
+                dst_index=np.array([c for _, c in pairs])))
+
+    frustum = None
+    if config.field is not None:
+        frustum, more = _field(dump, blocks, epochs, config, ends, weights_of, sample, source)
+        notes += more
+    return groups, frustum, notes
+
+
+def _field(dump: Dump, blocks: list[LayerBlock], epochs: list[int], config: EdgesConfig,
+           ends: list[Endpoints | None], weights_of: Any, sample: int, source: str | Path
+           ) -> tuple[FieldPlan | None, list[str]]:
+    fc = config.field
+    assert fc is not None
+    layers = dump.manifest.layers
+    names = {layer.name: i for i, layer in enumerate(layers)}
+    for key in ("layer", "to"):
+        name = getattr(fc, key)
+        if name is not None and name not in names:
+            raise ConfigError(source, f"edges.field.{key}: no layer {name!r}")
+    start = names[fc.layer]
+    layer = layers[start]
+    if layer.role != "maps" or ends[start] is None or blocks[start].role != "maps":
+        raise ConfigError(source, f"edges.field.layer: {fc.layer} does not draw feature maps")
+    h, w = layer.output_shape[:2]
+    pixel = fc.pixel if fc.pixel is not None else (h // 2, w // 2)
+    if not (0 <= pixel[0] < h and 0 <= pixel[1] < w):
+        raise ConfigError(source, f"edges.field.pixel: {list(pixel)} outside {fc.layer}'s "
+                                  f"{h}x{w} maps")
+    shown = ends[start]
+    if fc.channel is not None:
+        if fc.channel not in set(shown.index.tolist()):
+            raise ConfigError(source, f"edges.field.channel: map {fc.channel} of {fc.layer} "
+                                      "is not drawn")
+        channel = fc.channel
+    else:  # the map that lights up most for the shown input at the last epoch
+        act = dump.activations(epochs[-1], start)[sample].astype(np.float32)
+        means = act.reshape(-1, act.shape[-1]).mean(axis=0)[shown.stored]
+        channel = int(shown.index[int(np.argmax(means))])
+
+    def strongest(i: int, out_ch: int, candidates: np.ndarray) -> int | None:
+        mats = weights_of(i)
+        if mats is None or out_ch >= mats[-1].shape[1] or not len(candidates):
+            return None
+        col = np.abs(mats[-1][candidates, out_ch])
+        return int(candidates[int(np.argmax(col))])
+
+    stop = names[fc.to] if fc.to is not None else None
+    quads, pairs, rects, notes = field_mod.trace(layers, blocks, start, pixel, channel, stop,
+                                                 strongest)
+    if stop is not None and pairs and pairs[-1][1] != fc.to:
+        notes.append(f"edges.field: did not reach {fc.to}")
+    if not len(quads):
+        notes.append(f"edges.field: nothing to draw before {fc.layer}")
+        return None, notes
+    return FieldPlan(fc.layer, channel, (int(pixel[0]), int(pixel[1])), quads, pairs, rects,
+                     tuple(fc.color), fc.opacity), notes
+

@@ -1,0 +1,90 @@
+"""Skip connections and branches as arcs routed around the main path, never through a layer.
+
+A link leaves the top of its source block (the bottom for branches below the axis), runs at
+a height that clears every block it passes, and comes down onto its target; a link into or
+out of a side lane runs through the free gap between the lanes instead. Corners are
+rounded with a fixed radius, so the arc hugs its route and cannot cut into a block.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnrender.layout.network import LayerBlock
+
+CORNERS = 6  # points per rounded corner
+
+
+def link_pairs(blocks: list[LayerBlock], graph: list[tuple[int, int]],
+               drawn: set[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The graph edges worth an arc: those that skip columns or change lanes, within one
+    row, and not already drawn as weight edges. Neighbours on one lane need no arc."""
+    out = []
+    for p, c in graph:
+        a, b = blocks[p], blocks[c]
+        if (p, c) in drawn or a.row != b.row:
+            continue
+        if a.lane == b.lane and abs(b.column - a.column) <= 1:
+            continue
+        out.append((p, c))
+    return out
+
+
+def _rounded(points: np.ndarray, radius: float, samples: int) -> np.ndarray:
+    """The polyline with every interior corner replaced by a quadratic arc of ``radius``
+    (at most half of either leg), resampled to ``samples`` points evenly by length."""
+    path = [points[0]]
+    for i in range(1, len(points) - 1):
+        prev, here, nxt = points[i - 1], points[i], points[i + 1]
+        a, b = np.linalg.norm(here - prev), np.linalg.norm(nxt - here)
+        r = min(radius, a / 2, b / 2)
+        if r <= 1e-9:
+            path.append(here)
+            continue
+        p0 = here + (prev - here) * (r / a)
+        p2 = here + (nxt - here) * (r / b)
+        t = np.linspace(0.0, 1.0, CORNERS)[:, None]
+        path.extend((1 - t) ** 2 * p0 + 2 * (1 - t) * t * here + t**2 * p2)
+    path.append(points[-1])
+    path = np.asarray(path, dtype=np.float64)
+    seg = np.linalg.norm(np.diff(path, axis=0), axis=1)
+    length = np.concatenate([[0.0], np.cumsum(seg)])
+    if length[-1] <= 0:
+        return np.repeat(path[:1], samples, axis=0)
+    at = np.linspace(0.0, length[-1], samples)
+    out = np.stack([np.interp(at, length, path[:, k]) for k in range(3)], axis=1)
+    out[0], out[-1] = path[0], path[-1]
+    return out
+
+
+def link_curve(blocks: list[LayerBlock], p: int, c: int, margin: float,
+               samples: int) -> np.ndarray:
+    """(samples, 3) points of the arc from block ``p`` to block ``c``."""
+    a, b = blocks[p], blocks[c]
+    (alo, ahi), (blo, bhi) = a.bounds(), b.bounds()
+    ax, bx = (alo[0] + ahi[0]) / 2, (blo[0] + bhi[0]) / 2
+    if a.lane == b.lane:
+        side = 1.0 if a.lane >= 0 else -1.0
+        x0, x1 = min(ax, bx), max(ax, bx)
+        span = [blk for blk in blocks if blk.row == a.row
+                and blk.bounds()[1][0] >= x0 and blk.bounds()[0][0] <= x1]
+        if side > 0:
+            clear = max(blk.bounds()[1][2] for blk in span) + margin
+            start, end = ahi[2], bhi[2]
+        else:
+            clear = min(blk.bounds()[0][2] for blk in span) - margin
+            start, end = alo[2], blo[2]
+        pts = np.array([[ax, 0.0, start], [ax, 0.0, clear], [bx, 0.0, clear], [bx, 0.0, end]])
+    else:
+        # between lanes: leave the face towards the other lane, cross in the gap between
+        # the other lane's blocks on the way and the branch
+        up = b.lane > a.lane
+        start = ahi[2] if up else alo[2]
+        end = blo[2] if up else bhi[2]
+        x0, x1 = min(ax, bx), max(ax, bx)
+        way = [blk.bounds() for blk in blocks if blk.row == a.row and blk.lane == a.lane
+               and blk.bounds()[1][0] >= x0 and blk.bounds()[0][0] <= x1]
+        edge = max(hi[2] for _, hi in way) if up else min(lo[2] for lo, _ in way)
+        mid = (edge + end) / 2 if (end > edge) == up else (start + end) / 2
+        pts = np.array([[ax, 0.0, start], [ax, 0.0, mid], [bx, 0.0, mid], [bx, 0.0, end]])
+    return _rounded(pts, margin, samples)

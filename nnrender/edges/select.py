@@ -1,0 +1,108 @@
+"""Which edges to draw: the strongest weights, per target neuron or map, across epochs.
+
+Selection runs on the true weights but only among the cells that are drawn (a layer shown
+as k of N maps keeps edges between shown maps), so no edge ends in mid-air. One selection
+per epoch, then the union: an edge strong at any epoch is a curve, and its per-epoch value
+fades it in and out as training changes the weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CONV_TYPES = {"Conv1D", "Conv2D", "Conv3D", "Conv2DTranspose", "SeparableConv2D"}
+DEPTHWISE_TYPES = {"DepthwiseConv2D"}
+DENSE_TYPES = {"Dense", "EinsumDense"}
+
+
+def connection_matrix(layer_type: str, weights: list[np.ndarray]) -> np.ndarray | None:
+    """(inputs, outputs) signed strength of each input-output connection, or None when the
+    layer's weights do not connect its input to its output element by element.
+
+    Dense: the kernel. Conv: per input/output map, the kernel summed over its window:
+    magnitude sum |w| (how much the map can feed the other), sign of sum w (whether it
+    excites or inhibits on balance). Depthwise: map c feeds maps c*m .. c*m + m - 1.
+    """
+    if not weights:
+        return None
+    kernel = np.asarray(weights[0], dtype=np.float32)
+    if layer_type in DENSE_TYPES and kernel.ndim == 2:
+        return kernel
+    if layer_type == "SeparableConv2D" and len(weights) >= 2:
+        # depthwise then pointwise: the pointwise kernel (1, 1, c*m, out) is what mixes maps
+        depth = np.asarray(weights[0], dtype=np.float32)
+        point = np.asarray(weights[1], dtype=np.float32)
+        if depth.ndim == 4 and point.ndim == 4:
+            c, m = depth.shape[2], depth.shape[3]
+            pw = point.reshape(c, m, -1)
+            mag = np.abs(depth).sum(axis=(0, 1))[:, :, None] * np.abs(pw)
+            net = depth.sum(axis=(0, 1))[:, :, None] * pw
+            return np.sign(net.sum(axis=1)) * mag.sum(axis=1)
+        return None
+    if layer_type in CONV_TYPES and kernel.ndim >= 3:
+        spatial = tuple(range(kernel.ndim - 2))
+        mag = np.abs(kernel).sum(axis=spatial)
+        return np.where(kernel.sum(axis=spatial) < 0, -mag, mag).astype(np.float32)
+    if layer_type in DEPTHWISE_TYPES and kernel.ndim == 4:
+        c, m = kernel.shape[2], kernel.shape[3]
+        mag = np.abs(kernel).sum(axis=(0, 1))
+        val = np.where(kernel.sum(axis=(0, 1)) < 0, -mag, mag)
+        out = np.zeros((c, c * m), dtype=np.float32)
+        rows = np.repeat(np.arange(c), m)
+        out[rows, np.arange(c * m)] = val.ravel()
+        return out
+    return None
+
+
+def top_k_mask(scores: np.ndarray, k: int, threshold: float | None = None) -> np.ndarray:
+    """(inputs, outputs) bool: the k largest scores of every output column (ties broken by
+    the lower input index), plus any score at or above ``threshold`` times the largest.
+    Zero scores are never selected: a zero weight is no connection."""
+    n_in, n_out = scores.shape
+    mask = np.zeros(scores.shape, dtype=bool)
+    if n_in == 0 or n_out == 0:
+        return mask
+    k = min(k, n_in)
+    # a stable sort on the negated scores: equal scores keep input order, so the same
+    # weights always give the same edges
+    order = np.argsort(-scores, axis=0, kind="stable")[:k]
+    np.put_along_axis(mask, order, True, axis=0)
+    if threshold is not None:
+        top = float(scores.max())
+        if top > 0:
+            mask |= scores >= threshold * top
+    return mask & (scores > 0)
+
+
+def select_edges(matrices: list[np.ndarray], k: int, threshold: float | None = None,
+                 source_scale: list[np.ndarray] | None = None, limit: int | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Edges of one connection over the epochs.
+
+    ``matrices``: one signed (inputs, outputs) matrix per epoch, already restricted to the
+    drawn cells. ``source_scale``: per epoch, a non-negative weight per input (the mean
+    activation, for ranking by |w| x activation). Returns (src, dst, values) with values
+    (edges, epochs) signed in -1..1: the score over the largest score of any selected edge
+    at any epoch, 0 where the edge is not selected at that epoch. ``limit`` keeps the edges
+    with the highest peak score (ties: lower src, then dst).
+    """
+    if not matrices:
+        raise ValueError("no epochs")
+    scores = []
+    for e, m in enumerate(matrices):
+        s = np.abs(m)
+        if source_scale is not None:
+            s = s * np.asarray(source_scale[e], dtype=np.float32)[:, None]
+        scores.append(s.astype(np.float32))
+    masks = [top_k_mask(s, k, threshold) for s in scores]
+    union = np.logical_or.reduce(masks)
+    src, dst = np.nonzero(union)  # row-major: sorted by src, then dst
+    picked = np.stack([np.where(mk[src, dst], s[src, dst], 0.0)
+                       for mk, s in zip(masks, scores, strict=True)], axis=1)
+    if limit is not None and len(src) > limit:
+        keep = np.sort(np.argsort(-picked.max(axis=1), kind="stable")[:limit])
+        src, dst, picked = src[keep], dst[keep], picked[keep]
+    top = float(picked.max()) if picked.size else 0.0
+    signs = np.stack([np.sign(m[src, dst]) for m in matrices], axis=1)
+    values = (signs * picked / top) if top > 0 else np.zeros_like(picked)
+    return src.astype(np.int64), dst.astype(np.int64), values.astype(np.float32)

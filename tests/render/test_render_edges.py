@@ -1,0 +1,88 @@
+"""The demo scene with connections on and off: the frames differ where the edges are, and
+only there."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nnrender.config.load import load_config
+from nnrender.model.ir import Dump
+from nnrender.model.synthetic import cnn_layers, write_synthetic
+from nnrender.plan import ScenePlan, make_plan
+
+pytestmark = pytest.mark.render
+
+DEMO = Path(__file__).resolve().parents[2] / "nnrender" / "scenes" / "demo.yaml"
+W, H = 160, 90
+
+
+@pytest.fixture(scope="module")
+def demo_like(tmp_path_factory) -> Path:
+    """The demo's digits CNN shape, with weights that change over 3 epochs."""
+    return write_synthetic(tmp_path_factory.mktemp("wdump") / "dump", cnn_layers(), epochs=3,
+                           with_weights=True)
+
+
+def _plan(dump: Path, **edges) -> ScenePlan:
+    overrides = {
+        "render": {"resolution": [W, H], "samples": 4, "denoise": "off"},
+        "camera": {"orbit": 0},
+        # nothing else that moves or spreads light: labels, captions, legend, bloom
+        "labels": {"show": False, "epoch_caption": False},
+        "look": {"legend": False, "glow": 0.0},
+        "edges": {"top_k": 2, **edges},
+    }
+    config, _ = load_config(DEMO, overrides)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return make_plan(Dump(dump), config)
+
+
+def _edge_mask(plan: ScenePlan, grow: int) -> np.ndarray:
+    """Pixels within ``grow`` of where any edge curve projects at the last frame."""
+    view = plan.camera.view(plan.camera.azimuth_end, W, H)
+    mask = np.zeros((H, W), dtype=bool)
+    for g in plan.edges:
+        pts = g.at(plan.bundle)
+        # densify each curve so the mask has no gaps between its samples
+        t = np.linspace(0, 1, 4, endpoint=False)[None, None, :, None]
+        dense = (pts[:, :-1, None] * (1 - t) + pts[:, 1:, None] * t).reshape(-1, 3)
+        x, y, _ = view.project(dense)
+        col = np.rint(W / 2 + x).astype(int)
+        row = np.rint(H / 2 - y).astype(int)
+        ok = (col >= 0) & (col < W) & (row >= 0) & (row < H)
+        mask[row[ok], col[ok]] = True
+    for _ in range(grow):
+        m = mask.copy()
+        m[1:] |= mask[:-1]
+        m[:-1] |= mask[1:]
+        m[:, 1:] |= mask[:, :-1]
+        m[:, :-1] |= mask[:, 1:]
+        mask = m
+    return mask
+
+
+def test_edges_on_differ_from_off_where_the_edges_are(demo_like: Path, scenes, images,
+                                                      tmp_path: Path) -> None:
+    from nnrender.blender.render import render_to
+
+    on = _plan(demo_like)
+    assert {g.kind for g in on.edges} == {"channel", "dense"}
+    off = dataclasses.replace(on, edges=[])  # the same scene, without its edges
+    frame = on.timeline.last_frame
+    a = images.load(render_to(scenes.get(on, "cycles"), frame, tmp_path / "on.png"))
+    b = images.load(render_to(scenes.get(off, "cycles"), frame, tmp_path / "off.png"))
+    diff = np.abs(a - b).max(axis=-1) > 0.12
+    near = _edge_mask(on, 2)
+    assert diff.sum() > 0.01 * W * H, f"edges changed only {diff.sum()} pixels"
+    # what changed is where edges project (a few pixels of anti-aliasing and noise aside)
+    outside = diff & ~near
+    assert outside.sum() <= 0.03 * diff.sum(), (
+        f"{outside.sum()} of {diff.sum()} changed pixels lie away from every edge")
+    # and a good share of the edge pixels changed (the rest are hidden behind maps)
+    assert (diff & _edge_mask(on, 0)).sum() > 0.25 * _edge_mask(on, 0).sum()
