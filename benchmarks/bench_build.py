@@ -50,6 +50,8 @@ class Case:
     kind: str  # "demo", "wide" or "keras" (a real keras.applications model)
     epochs: int
     goal: bool  # checked against GOAL_SECONDS / GOAL_MB
+    weights: bool = False  # Keras: store the weights too, so connections are drawn
+    model: str = ""  # Keras: the keras.applications model (default: the case name)
 
 
 CASES = {
@@ -58,6 +60,9 @@ CASES = {
     "wide25k-e2": Case("wide25k-e2", "wide", 2, goal=True),
     "resnet50": Case("resnet50", "keras", 1, goal=True),
     "vgg16": Case("vgg16", "keras", 1, goal=True),
+    # with its weights: ~60k channel edges (top 3 per map), 16 skip arcs, the 2048->1000 dense
+    "resnet50-edges": Case("resnet50-edges", "keras", 1, goal=True, weights=True,
+                           model="resnet50"),
 }
 KERAS_DTYPE = "float16"  # activations as stored in the Keras dumps (halves the files)
 PROFILE_LINES = 18  # rows of each cProfile table printed with --profile
@@ -141,7 +146,7 @@ def run_case(dump_path: Path, engine: str, result_path: Path, profile: bool = Fa
 
     # force the Geometry Nodes to run again (build's final frame_set already ran them once)
     t0 = time.perf_counter()
-    for obj in built.layer_objects:
+    for obj in built.layer_objects + built.edge_objects:
         obj.update_tag()
     depsgraph.update()
     reeval_s = time.perf_counter() - t0
@@ -149,6 +154,7 @@ def run_case(dump_path: Path, engine: str, result_path: Path, profile: bool = Fa
 
     result = {
         "cells": plan.cell_count,
+        "edges": sum(g.count for g in plan.edges),
         "layers": len(plan.layers),
         "epochs": len(plan.epochs),
         **atlas_figures(plan),
@@ -181,9 +187,10 @@ def make_keras_dump(name: str, out: Path) -> None:
 
     from nnrender.model.keras_reader import dump_keras
 
-    model, x = application(name)
-    # no max_maps / max_side: every feature map at full size; weights are not drawn
-    dump_keras(model, None, x, out, dtype=KERAS_DTYPE, store_weights=False)
+    case = CASES[name]
+    model, x = application(case.model or name)
+    # no max_maps / max_side: every feature map at full size; weights only where edges are
+    dump_keras(model, None, x, out, dtype=KERAS_DTYPE, store_weights=case.weights)
 
 
 # -------------------------------------------------------------------------- parent side
@@ -255,7 +262,7 @@ def _format(head: list[str], lines: list[list[str]]) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    head = ["case", "cells", "epochs", "plan s", "build s", "depsgraph s", "GN re-eval s",
+    head = ["case", "cells", "edges", "epochs", "plan s", "build s", "depsgraph s", "GN re-eval s",
             "plan peak MB", "peak RSS MB", "over bpy MB", "cell instances"]
     lines = []
     for r in rows:
@@ -263,7 +270,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             lines.append([r["case"], *["-"] * (len(head) - 2), r["error"]])
             continue
         lines.append([
-            r["case"], f"{r['cells']:,}", str(r["epochs"]), f"{r['plan_s']:.2f}",
+            r["case"], f"{r['cells']:,}", f"{r['edges']:,}", str(r["epochs"]), f"{r['plan_s']:.2f}",
             f"{r['build_s']:.2f}", f"{r['depsgraph_s']:.2f}", f"{r['reeval_s']:.2f}",
             f"{r['plan_peak_mb']:.0f}", f"{r['peak_mb']:.0f}",
             f"{r['peak_mb'] - r['baseline_mb']:.0f}", f"{r['instances']:,}",

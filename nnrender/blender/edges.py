@@ -6,7 +6,9 @@ bevelled legacy curves: 100k curves x 16 points build in ~0.07 s where legacy cu
 weight per epoch slot (``w_0 .. w_{E-1}``). One Geometry Nodes group per epoch count mixes
 them by two keyed modifier inputs: ``Bundle`` (position = mix(straight, bundled)) and
 ``Epoch`` (w blended like the feature maps), stores the blended w as the curve attribute
-``weight``, deletes the curves whose w is 0 at that frame and sets the radius from |w|.
+``weight``, and how present each curve is (``present``: 1 where drawn at the epoch, easing
+between epochs, so an edge leaving the selection fades out rather than popping off), deletes
+the curves not present at that frame and sets the radius from |w| times presence.
 The shader reads ``weight``: its sign picks the colour, |w| the opacity. Eevee and
 Workbench draw hair slowly on software GL: for them the curves become thin tubes, whose
 material index follows the sign (Workbench reads no attributes: a plain material per sign).
@@ -42,6 +44,7 @@ RADIUS_SOCKET = "Radius"
 MIN_RADIUS_SOCKET = "Min Radius"
 MESH_SOCKET = "As Mesh"  # Eevee, Workbench: thin tubes, material index 1 where w < 0
 WEIGHT_ATTR = "weight"  # the blended signed weight, curve domain, for the shader
+PRESENT_ATTR = "present"  # 1 where drawn at this epoch, easing in/out between epochs
 # Edges are flat, unlit colour (emission over a Transparent BSDF): thin lines read as a
 # diagram's, in every light and style, and Cycles evaluates no BSDF at each of their many
 # transparent hits (640x360, 16 spp, 5k curves: ~5 s with emission vs ~10 s with a
@@ -68,6 +71,11 @@ def _named(ng, name: str, data_type: str, loc) -> bpy.types.NodeSocket:
     return node.outputs["Attribute"]
 
 
+def _present(ng, w, loc) -> bpy.types.NodeSocket:
+    """1 where a weight is drawn (w != 0), else 0."""
+    return _math(ng, "SIGN", _math(ng, "ABSOLUTE", w, None, loc), None, (loc[0], loc[1] - 80))
+
+
 def _mix(ng, kind: str, fac, a, b, loc) -> bpy.types.NodeSocket:
     """Mix node (``kind`` Float or Vector), factor clamped to 0..1."""
     data_type = {"Float": "FLOAT", "Vector": "VECTOR"}[kind]
@@ -82,9 +90,11 @@ def edges_group(epochs: int) -> bpy.types.NodeTree:
     """Curves -> curves, shared by every group with ``epochs`` weight slots:
 
     w = w_0, then w = mix(w, w_i, clamp(Epoch - (i - 1), 0, 1)) for i >= 1 (as the maps
-    blend, = ``EdgeGroup.weight_at``), stored as the curve attribute ``weight``; curves with
-    w = 0 deleted; position = mix(straight, bundled, Bundle); radius = Min Radius +
-    (Radius - Min Radius) * |w|. With As Mesh: tubes, material index 1 where w < 0."""
+    blend, = ``EdgeGroup.weight_at``), stored as the curve attribute ``weight``; presence
+    blended the same way from w_i != 0 (= ``presence_at``), stored as ``present``; curves
+    not present deleted; position = mix(straight, bundled, Bundle); radius = present *
+    (Min Radius + (Radius - Min Radius) * |w|). With As Mesh: tubes, material index 1 where
+    w < 0."""
     name = f"nnrender_edges_e{epochs}"
     found = bpy.data.node_groups.get(name)
     if found is not None:
@@ -100,25 +110,32 @@ def edges_group(epochs: int) -> bpy.types.NodeTree:
     gin = _node(ng, "NodeGroupInput", (-1400, 0))
     gout = _node(ng, "NodeGroupOutput", (2050, 0))
 
-    # blended weight, evaluated on the curve domain by Store Named Attribute
+    # blended weight and presence (1 where drawn at the epoch, eased between epochs), both
+    # evaluated on the curve domain by Store Named Attribute
     w = _named(ng, "w_0", "FLOAT", (-1200, 400))
+    here = _present(ng, w, (-1100, 800))
     for i in range(1, epochs):
         x = -1200 + 150 * i
         fac = _math(ng, "SUBTRACT", gin.outputs[EPOCH_SOCKET], float(i - 1), (x, 600),
                     clamp=True)
-        w = _mix(ng, "Float", fac, w, _named(ng, f"w_{i}", "FLOAT", (x - 100, 300)), (x, 450))
-    store = _node(ng, "GeometryNodeStoreNamedAttribute", (-200, 0), data_type="FLOAT",
-                  domain="CURVE")
-    store.inputs["Name"].default_value = WEIGHT_ATTR
-    ng.links.new(gin.outputs["Geometry"], store.inputs["Geometry"])
-    ng.links.new(w, store.inputs["Value"])
-    geo = store.outputs["Geometry"]
+        wi = _named(ng, f"w_{i}", "FLOAT", (x - 100, 300))
+        w = _mix(ng, "Float", fac, w, wi, (x, 450))
+        here = _mix(ng, "Float", fac, here, _present(ng, wi, (x, 900)), (x, 750))
+    geo = gin.outputs["Geometry"]
+    for name, value, y in ((WEIGHT_ATTR, w, 0), (PRESENT_ATTR, here, -150)):
+        store = _node(ng, "GeometryNodeStoreNamedAttribute", (-200, y), data_type="FLOAT",
+                      domain="CURVE")
+        store.inputs["Name"].default_value = name
+        ng.links.new(geo, store.inputs["Geometry"])
+        ng.links.new(value, store.inputs["Value"])
+        geo = store.outputs["Geometry"]
 
     weight = _named(ng, WEIGHT_ATTR, "FLOAT", (0, 400))
     size = _math(ng, "ABSOLUTE", weight, None, (150, 400))
+    present = _named(ng, PRESENT_ATTR, "FLOAT", (0, 250))
     zero = _node(ng, "FunctionNodeCompare", (300, 300), data_type="FLOAT",
                  operation="LESS_EQUAL")
-    ng.links.new(size, zero.inputs["A"])
+    ng.links.new(present, zero.inputs["A"])
     zero.inputs["B"].default_value = 0.0
     delete = _node(ng, "GeometryNodeDeleteGeometry", (600, 0), domain="CURVE", mode="ALL")
     ng.links.new(geo, delete.inputs["Geometry"])
@@ -137,6 +154,7 @@ def edges_group(epochs: int) -> bpy.types.NodeTree:
                  (600, 500))
     radius = _math(ng, "MULTIPLY_ADD", size, span, (750, 450))
     ng.links.new(gin.outputs[MIN_RADIUS_SOCKET], radius.node.inputs[2])
+    radius = _math(ng, "MULTIPLY", radius, present, (900, 450))
     setrad = _node(ng, "GeometryNodeSetCurveRadius", (1100, 0))
     ng.links.new(geo, setrad.inputs["Curve"])
     ng.links.new(radius, setrad.inputs["Radius"])
@@ -223,7 +241,10 @@ def _edge_material(name: str, group: EdgeGroup, emission: float) -> bpy.types.Ma
     grow = _math(nt, "MULTIPLY_ADD", _math(nt, "ABSOLUTE", weight, None, (-600, -300)),
                  1.0 - ALPHA_FLOOR, (-450, -300))
     grow.node.inputs[2].default_value = ALPHA_FLOOR
-    nt.links.new(_math(nt, "MULTIPLY", grow, float(group.opacity), (-300, -300), clamp=True),
+    present = _node(nt, "ShaderNodeAttribute", (-900, -500), attribute_type="GEOMETRY",
+                    attribute_name=PRESENT_ATTR).outputs["Fac"]
+    fade = _math(nt, "MULTIPLY", grow, present, (-300, -400))
+    nt.links.new(_math(nt, "MULTIPLY", fade, float(group.opacity), (-150, -300), clamp=True),
                  alpha_in)
     mat.diffuse_color = (*_rgb(group.positive), float(group.opacity))
     mat.use_backface_culling = True  # Eevee's tubes: blend the faces in front only

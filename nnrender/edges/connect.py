@@ -8,6 +8,7 @@ Geometry is decided here (bundled curves, radii), so the Blender side only trans
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ EDGE_SHARE = 0.03  # strongest curve's radius, as a share of the smaller cell si
 MIN_PX = 0.7  # ...but at least this many pixels (radius) on screen
 FADE = 0.3  # weakest curve's radius as a share of the strongest
 LINK_SHARE = 0.012  # skip arcs' radius as a share of the median wall
+REFINE_MAX = 200_000  # the density refinement is for groups up to this many edges (memory)
 
 
 @dataclass
@@ -123,7 +125,7 @@ def bundle_keys(config: EdgesConfig, timeline: EpochTimeline, source: str | Path
         return []
     fps, first, last = timeline.fps, timeline.first_frame, timeline.last_frame
     keys: list[tuple[float, float]] = [(float(first), config.bundle)]
-    for i, change in enumerate(sorted(config.changes, key=lambda c: c.at)):
+    for i, change in sorted(enumerate(config.changes), key=lambda ic: ic[1].at):
         a = first + round(change.at * fps)
         b = first + round((change.at + change.over) * fps)
         where = f"edges.changes[{i}]"
@@ -154,23 +156,24 @@ def plan_edges(dump: Dump, blocks: list[LayerBlock], epochs: list[int], config: 
     groups: list[EdgeGroup] = []
     drawn: set[tuple[int, int]] = set()
     ends = [endpoints(b, layer) for b, layer in zip(blocks, layers, strict=True)]
-    matrices: dict[int, list[np.ndarray]] = {}
-    no_weights = all(ep.weights is None for ep in dump.manifest.epochs)
+    recorded = dump.manifest.epochs
+    with_weights = [e for e in epochs if recorded[e].weights is not None]
+    no_weights = not with_weights
     if config.show and no_weights and any(layer.type in select.DENSE_TYPES | select.CONV_TYPES
                                           for layer in layers):
-        notes.append("edges: the dump holds no weights, so only skip connections are drawn "
-                     "(dump without --no-weights to see the connections)")
+        notes.append("edges: the dump holds no weights for these epochs, so only skip "
+                     "connections are drawn (dump without --no-weights to see the connections)")
+    # an epoch recorded without weights shows the nearest epoch's (the earlier on a tie)
+    nearest = {e: min(with_weights, key=lambda w, e=e: (abs(w - e), w)) for e in epochs
+               } if with_weights else {}
+    if with_weights and len(with_weights) < len(epochs):
+        lacking = [recorded[e].epoch for e in epochs if e not in with_weights]
+        notes.append(f"edges: epochs {lacking} have no weights; they show the nearest "
+                     "epoch's connections")
 
-    def weights_of(i: int) -> list[np.ndarray] | None:
-        if i not in matrices:
-            mats = []
-            for e in epochs:
-                m = select.connection_matrix(layers[i].type, dump.weights(e, i))
-                if m is None:
-                    return None
-                mats.append(m)
-            matrices[i] = mats
-        return matrices[i]
+    def matrix(i: int, e: int) -> np.ndarray | None:
+        """One layer's connection matrix at one epoch (one epoch in memory at a time)."""
+        return select.connection_matrix(layers[i].type, dump.weights(nearest[e], i))
 
     for i, layer in enumerate(layers):
         if not _draws(layer, overrides[i], config, not no_weights):
@@ -188,30 +191,42 @@ def plan_edges(dump: Dump, blocks: list[LayerBlock], epochs: list[int], config: 
         if p in animated or i in animated:
             notes.append(f"edges: {label} not drawn: a layer's arrangement is animated")
             continue
-        mats = weights_of(i)
-        if mats is None:
+        first = matrix(i, epochs[0])
+        if first is None:
             continue
-        n_in, n_out = mats[0].shape
+        n_in, n_out = first.shape
         if src.index.max() >= n_in or dst.index.max() >= n_out:
             notes.append(f"edges: {label} not drawn: weights {n_in}x{n_out} do not match "
                          "the layers' sizes")
             continue
-        sub = [m[np.ix_(src.index, dst.index)] for m in mats]
+
+        def drawn_part(i: int = i, first: np.ndarray = first, src: Endpoints = src,
+                       dst: Endpoints = dst) -> Iterator[np.ndarray]:
+            rows, cols = np.ix_(src.index, dst.index)
+            for e in epochs:
+                m = first if e == epochs[0] else matrix(i, e)
+                yield (m if m is not None and m.shape == first.shape
+                       else np.zeros_like(first))[rows, cols]
+
         scale = (_source_means(dump, epochs, p, src) if config.select == "weight_activation"
                  else None)
         a, b, values = select.select_edges(
-            sub, over.get("top_k", config.top_k), over.get("threshold", config.threshold),
+            drawn_part(), over.get("top_k", config.top_k), over.get("threshold", config.threshold),
             scale, config.max_per_group)
         if not len(a):
             continue
         start = src.center[a] + np.stack([src.half[a], 0 * a, 0 * a], axis=1)
         end = dst.center[b] - np.stack([dst.half[b], 0 * b, 0 * b], axis=1)
         radius = config.width * max(EDGE_SHARE * min(src.side, dst.side), MIN_PX * pixel)
+        refine = config.refine and len(a) <= REFINE_MAX
+        if config.refine and not refine:
+            notes.append(f"edges: {label}: {len(a):,} edges, refined only up to "
+                         f"{REFINE_MAX:,}: bundled without the density pass")
         groups.append(EdgeGroup(
             label, kind, layers[p].name, layer.name,
             straight=bundle_mod.straight(start, end, config.samples),
             bundled=bundle_mod.bundle(start, end, samples=config.samples,
-                                      refine=config.refine, seed=seed),
+                                      refine=refine, seed=seed),
             weights=values, radius=radius, min_radius=FADE * radius, opacity=config.opacity,
             positive=tuple(config.positive), negative=tuple(config.negative),
             src_index=src.index[a], dst_index=dst.index[b]))
@@ -235,13 +250,16 @@ def plan_edges(dump: Dump, blocks: list[LayerBlock], epochs: list[int], config: 
 
     frustum = None
     if config.field is not None:
-        frustum, more = _field(dump, blocks, epochs, config, ends, weights_of, sample, source)
+        frustum, more = _field(dump, blocks, epochs, config, ends,
+                               (lambda i: matrix(i, epochs[-1])) if with_weights else None,
+                               sample, animated, source)
         notes += more
     return groups, frustum, notes
 
 
 def _field(dump: Dump, blocks: list[LayerBlock], epochs: list[int], config: EdgesConfig,
-           ends: list[Endpoints | None], weights_of: Any, sample: int, source: str | Path
+           ends: list[Endpoints | None], last_matrix: Callable[[int], np.ndarray | None] | None,
+           sample: int, animated: set[int], source: str | Path
            ) -> tuple[FieldPlan | None, list[str]]:
     fc = config.field
     assert fc is not None
@@ -260,27 +278,39 @@ def _field(dump: Dump, blocks: list[LayerBlock], epochs: list[int], config: Edge
     if not (0 <= pixel[0] < h and 0 <= pixel[1] < w):
         raise ConfigError(source, f"edges.field.pixel: {list(pixel)} outside {fc.layer}'s "
                                   f"{h}x{w} maps")
-    shown = ends[start]
+
+    def most_active(i: int, candidates: np.ndarray) -> int:
+        """The drawn map of layer ``i`` that lights up most for the input, at the last
+        epoch."""
+        shown = ends[i]
+        assert shown is not None
+        act = dump.activations(epochs[-1], i)[sample].astype(np.float32)
+        means = act.reshape(-1, act.shape[-1]).mean(axis=0)[shown.stored]
+        means = np.where(np.isin(shown.index, candidates), means, -np.inf)
+        return int(shown.index[int(np.argmax(means))])
+
     if fc.channel is not None:
-        if fc.channel not in set(shown.index.tolist()):
+        if fc.channel not in set(ends[start].index.tolist()):
             raise ConfigError(source, f"edges.field.channel: map {fc.channel} of {fc.layer} "
                                       "is not drawn")
         channel = fc.channel
-    else:  # the map that lights up most for the shown input at the last epoch
-        act = dump.activations(epochs[-1], start)[sample].astype(np.float32)
-        means = act.reshape(-1, act.shape[-1]).mean(axis=0)[shown.stored]
-        channel = int(shown.index[int(np.argmax(means))])
+    else:
+        channel = most_active(start, ends[start].index)
 
-    def strongest(i: int, out_ch: int, candidates: np.ndarray) -> int | None:
-        mats = weights_of(i)
-        if mats is None or out_ch >= mats[-1].shape[1] or not len(candidates):
-            return None
-        col = np.abs(mats[-1][candidates, out_ch])
-        return int(candidates[int(np.argmax(col))])
+    def pick(i: int, parent: int, out_ch: int, candidates: np.ndarray) -> int | None:
+        """The input map a conv's map ``out_ch`` follows: the most strongly connected drawn
+        one (None: no drawn map feeds it); without weights, the most active one."""
+        m = last_matrix(i) if last_matrix is not None else None
+        if m is None or out_ch >= m.shape[1] or m.shape[0] <= candidates.max():
+            return most_active(parent, candidates)
+        col = np.abs(m[candidates, out_ch])
+        return int(candidates[int(np.argmax(col))]) if col.max() > 0 else None
 
     stop = names[fc.to] if fc.to is not None else None
     quads, pairs, rects, notes = field_mod.trace(layers, blocks, start, pixel, channel, stop,
-                                                 strongest)
+                                                 pick, animated)
+    if last_matrix is None:
+        notes.append("edges.field: no weights: the field follows the most active maps")
     if stop is not None and pairs and pairs[-1][1] != fc.to:
         notes.append(f"edges.field: did not reach {fc.to}")
     if not len(quads):
@@ -288,4 +318,3 @@ def _field(dump: Dump, blocks: list[LayerBlock], epochs: list[int], config: Edge
         return None, notes
     return FieldPlan(fc.layer, channel, (int(pixel[0]), int(pixel[1])), quads, pairs, rects,
                      tuple(fc.color), fc.opacity), notes
-

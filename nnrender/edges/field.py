@@ -9,7 +9,7 @@ so the drawing shows one real path of influence rather than every map at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import numpy as np
 
@@ -83,14 +83,17 @@ def rect_corners(block: LayerBlock, cell: int, shape: list[int], rect: Rect,
 
 def trace(layers: list[LayerInfo], blocks: list[LayerBlock], start: int, pixel: tuple[int, int],
           channel: int, stop: int | None,
-          strongest: Callable[[int, int, np.ndarray], int | None]
+          pick: Callable[[int, int, int, np.ndarray], int | None],
+          animated: Collection[int] = ()
           ) -> tuple[np.ndarray, list[tuple[str, str]], list[Rect], list[str]]:
     """Frustum segments from ``pixel`` of map ``channel`` of layer ``start`` back to layer
     ``stop`` (or as far as the spatial chain goes).
 
-    ``strongest(layer, out_channel, candidates)`` picks the input map of a weighted layer
-    (None: unknown); other layers keep the channel. Returns (quads (F, 2, 4, 3), layer
-    pairs, rects on the earlier maps, notes).
+    ``pick(layer, parent, out_channel, candidates)`` chooses the parent map a conv's map
+    follows (None: none of the drawn ones feeds it, the trace stops); other layers keep the
+    channel (a concatenation passes it to the input that holds it). The trace also stops
+    where the layers sit on different rows or one of them moves (``animated``). Returns
+    (quads (F, 2, 4, 3), layer pairs, rects on the earlier maps, notes).
     """
     names = {layer.name: i for i, layer in enumerate(layers)}
     notes: list[str] = []
@@ -99,33 +102,53 @@ def trace(layers: list[LayerInfo], blocks: list[LayerBlock], start: int, pixel: 
     drawn = (here, ch, rect)  # the last drawn map the frustum continues from
     quads, pairs, rects = [], [], []
     while here != stop and layers[here].inbound:
-        parent = names[layers[here].inbound[0]]
+        parent, ch = _inbound(layers, names, here, ch)
+        name = layers[parent].name
         new = back(rect, layers[here], layers[parent])
         if new is None:
             if stop is not None:
                 notes.append(f"edges.field: stops at {layers[here].name}: "
-                             f"{layers[parent].name} is not a map of the same image")
+                             f"{name} is not a map of the same image")
+            break
+        if blocks[parent].row != blocks[here].row or {parent, here} & set(animated):
+            notes.append(f"edges.field: stops at {layers[here].name}: {name} sits on "
+                         "another row or moves")
             break
         shown = _shown(blocks[parent], layers[parent])
-        if layers[here].type in WINDOW_TYPES and not layers[here].type.endswith(("Pooling2D",
-                                                                                 "Pool2D")):
-            pick = strongest(here, ch, np.array(sorted(shown)))
-            ch = pick if pick is not None else ch
+        if layers[here].type in WINDOW_TYPES and "Pool" not in layers[here].type:
+            ch = pick(here, parent, ch, np.array(sorted(shown)))
+            if ch is None:
+                notes.append(f"edges.field: stops at {layers[here].name}: no drawn map of "
+                             f"{name} feeds it")
+                break
         if ch not in shown:
-            notes.append(f"edges.field: stops at {layers[parent].name}: map {ch} is not drawn")
+            notes.append(f"edges.field: stops at {name}: map {ch} is not drawn")
             break
         rect, here = new, parent
         d_layer, d_ch, d_rect = drawn
         a = rect_corners(blocks[d_layer], _shown(blocks[d_layer], layers[d_layer])[d_ch],
                          layers[d_layer].output_shape, d_rect, -1.0)
         b = rect_corners(blocks[here], shown[ch], layers[here].output_shape, rect, 1.0)
-        if abs(float(a[0, 0] - b[0, 0])) > 1e-6:  # a pass-through layer drawn in place
-            quads.append(np.stack([a, b]))
-            pairs.append((layers[d_layer].name, layers[here].name))
-            rects.append(rect)
+        quads.append(np.stack([a, b]))
+        pairs.append((layers[d_layer].name, layers[here].name))
+        rects.append(rect)
         drawn = (here, ch, rect)
     out = np.stack(quads).astype(np.float32) if quads else np.zeros((0, 2, 4, 3), np.float32)
     return out, pairs, rects, notes
+
+
+def _inbound(layers: list[LayerInfo], names: dict[str, int], here: int, ch: int
+             ) -> tuple[int, int]:
+    """The inbound layer a map comes from, and its channel there: the first inbound, or for
+    a concatenation (channels last) the input whose block of channels holds ``ch``."""
+    inbound = [names[n] for n in layers[here].inbound]
+    if layers[here].type == "Concatenate" and len(inbound) > 1:
+        for i in inbound:
+            count = layers[i].output_shape[-1] if layers[i].output_shape else 0
+            if ch < count:
+                return i, ch
+            ch -= count
+    return inbound[0], ch
 
 
 def _shown(block: LayerBlock, layer: LayerInfo) -> dict[int, int]:

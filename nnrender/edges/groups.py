@@ -16,7 +16,8 @@ class EdgeGroup:
     0..1 is ``straight + strength * (bundled - straight)``); the first and last point of
     each curve are the same in both. ``weights`` holds one signed value per curve and
     recorded epoch, in -1..1: the magnitude sets radius and opacity (0 = not drawn at that
-    epoch), the sign picks the colour. Epochs blend like the feature maps.
+    epoch), the sign picks the colour. Epochs blend like the feature maps; an edge leaving
+    or joining the selection also fades in radius and opacity (``presence_at``).
     """
 
     name: str  # "source->target"
@@ -48,11 +49,20 @@ class EdgeGroup:
 
     def weight_at(self, epoch_value: float) -> np.ndarray:
         """Per-curve signed weight at a (fractional) epoch slot, blended like the maps."""
-        last = self.weights.shape[1] - 1
-        e0 = int(np.clip(np.floor(epoch_value), 0, last))
-        e1 = min(e0 + 1, last)
-        t = np.float32(np.clip(epoch_value - e0, 0.0, 1.0))
-        return self.weights[:, e0] + t * (self.weights[:, e1] - self.weights[:, e0])
+        return _blend(self.weights, epoch_value)
+
+    def presence_at(self, epoch_value: float) -> np.ndarray:
+        """Per-curve 0..1: 1 where the edge is drawn at both neighbouring epochs, easing to
+        0 as it leaves the selection (so it fades out instead of popping off at w = 0)."""
+        return _blend((self.weights != 0).astype(np.float32), epoch_value)
+
+
+def _blend(values: np.ndarray, epoch_value: float) -> np.ndarray:
+    last = values.shape[1] - 1
+    e0 = int(np.clip(np.floor(epoch_value), 0, last))
+    e1 = min(e0 + 1, last)
+    t = np.float32(np.clip(epoch_value - e0, 0.0, 1.0))
+    return values[:, e0] + t * (values[:, e1] - values[:, e0])
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """Skip connections and branches as arcs routed around the main path, never through a layer.
 
-A link leaves the top of its source block (the bottom for branches below the axis), runs at
-a height that clears every block it passes, and comes down onto its target; a link into or
-out of a side lane runs through the free gap between the lanes instead. Corners are
-rounded with a fixed radius, so the arc hugs its route and cannot cut into a block.
+A skip within a lane leaves the top of its source block (the bottom below the axis), runs
+at a height that clears every block it passes and comes down onto its target. A link into
+or out of a side lane runs like a circuit diagram's connector: along its lane, through the
+free gap between two columns, into the other lane. Corners are rounded with a fixed radius,
+so the arc hugs its route; a route that would cut a block is not used.
 """
 
 from __future__ import annotations
@@ -57,34 +58,57 @@ def _rounded(points: np.ndarray, radius: float, samples: int) -> np.ndarray:
     return out
 
 
+def _gap(blocks: list[LayerBlock], row: int, column: int) -> float | None:
+    """X in the middle of the free gap between ``column`` and the next one on a row."""
+    left = [blk.bounds()[1][0] for blk in blocks if blk.row == row and blk.column == column]
+    right = [blk.bounds()[0][0] for blk in blocks if blk.row == row
+             and blk.column == column + 1]
+    if not left or not right:
+        return None
+    return (max(left) + min(right)) / 2
+
+
 def link_curve(blocks: list[LayerBlock], p: int, c: int, margin: float,
                samples: int) -> np.ndarray:
-    """(samples, 3) points of the arc from block ``p`` to block ``c``."""
+    """(samples, 3) points of the arc from block ``p`` to block ``c``.
+
+    Between lanes (a branch leaving or joining): out of the source's side, along its lane,
+    through the free gap between two columns (the one after the source or before the
+    target) and into the target's side, like a circuit diagram's connector. Within a lane
+    (a skip), or where no such route is free: over (under) every block on the way."""
     a, b = blocks[p], blocks[c]
     (alo, ahi), (blo, bhi) = a.bounds(), b.bounds()
+    if a.lane != b.lane:
+        az, bz = (alo[2] + ahi[2]) / 2, (blo[2] + bhi[2]) / 2
+        for xg in (_gap(blocks, a.row, a.column), _gap(blocks, b.row, b.column - 1)):
+            if xg is None or not ahi[0] < xg < blo[0]:
+                continue
+            pts = np.array([[ahi[0], 0.0, az], [xg, 0.0, az], [xg, 0.0, bz],
+                            [blo[0], 0.0, bz]])
+            curve = _rounded(pts, margin, samples)
+            if not _hits(curve, blocks, (p, c)):
+                return curve
     ax, bx = (alo[0] + ahi[0]) / 2, (blo[0] + bhi[0]) / 2
-    if a.lane == b.lane:
-        side = 1.0 if a.lane >= 0 else -1.0
-        x0, x1 = min(ax, bx), max(ax, bx)
-        span = [blk for blk in blocks if blk.row == a.row
-                and blk.bounds()[1][0] >= x0 and blk.bounds()[0][0] <= x1]
-        if side > 0:
-            clear = max(blk.bounds()[1][2] for blk in span) + margin
-            start, end = ahi[2], bhi[2]
-        else:
-            clear = min(blk.bounds()[0][2] for blk in span) - margin
-            start, end = alo[2], blo[2]
-        pts = np.array([[ax, 0.0, start], [ax, 0.0, clear], [bx, 0.0, clear], [bx, 0.0, end]])
+    x0, x1 = min(ax, bx), max(ax, bx)
+    span = [blk.bounds() for blk in blocks if blk.row == a.row
+            and blk.bounds()[1][0] >= x0 and blk.bounds()[0][0] <= x1]
+    if max(a.lane, b.lane) >= 0:
+        clear = max(hi[2] for _, hi in span) + margin
+        start, end = ahi[2], bhi[2]
     else:
-        # between lanes: leave the face towards the other lane, cross in the gap between
-        # the other lane's blocks on the way and the branch
-        up = b.lane > a.lane
-        start = ahi[2] if up else alo[2]
-        end = blo[2] if up else bhi[2]
-        x0, x1 = min(ax, bx), max(ax, bx)
-        way = [blk.bounds() for blk in blocks if blk.row == a.row and blk.lane == a.lane
-               and blk.bounds()[1][0] >= x0 and blk.bounds()[0][0] <= x1]
-        edge = max(hi[2] for _, hi in way) if up else min(lo[2] for lo, _ in way)
-        mid = (edge + end) / 2 if (end > edge) == up else (start + end) / 2
-        pts = np.array([[ax, 0.0, start], [ax, 0.0, mid], [bx, 0.0, mid], [bx, 0.0, end]])
+        clear = min(lo[2] for lo, _ in span) - margin
+        start, end = alo[2], blo[2]
+    pts = np.array([[ax, 0.0, start], [ax, 0.0, clear], [bx, 0.0, clear], [bx, 0.0, end]])
     return _rounded(pts, margin, samples)
+
+
+def _hits(curve: np.ndarray, blocks: list[LayerBlock], ends: tuple[int, int]) -> bool:
+    """Whether any interior point of the curve lies inside a block other than its ends'."""
+    inner = curve[1:-1]
+    for i, blk in enumerate(blocks):
+        if i in ends:
+            continue
+        lo, hi = blk.bounds()
+        if np.any(np.all((inner > lo) & (inner < hi), axis=1)):
+            return True
+    return False

@@ -216,16 +216,21 @@ def test_weights_and_radius_follow_the_epochs(edge_scene: BuiltScene,
             ev = _evaluated(edge_scene, obj, frame)
             assert _input(obj, "Epoch") == pytest.approx(epoch, abs=1e-4)
             w = group.weight_at(epoch)
-            kept = np.abs(w) > 0
-            # a curve whose weight is 0 at this frame is not drawn at all
+            present = group.presence_at(epoch)
+            kept = present > 0
+            # a curve not drawn at either neighbouring epoch is not drawn at all
             assert ev["curves"] == kept.sum()
             assert ev["points"] == kept.sum() * group.samples
             np.testing.assert_allclose(ev["weight"], w[kept], atol=1e-4)
-            radius = group.min_radius + (group.radius - group.min_radius) * np.abs(w[kept])
+            radius = (group.min_radius + (group.radius - group.min_radius)
+                      * np.abs(w[kept])) * present[kept]
             np.testing.assert_allclose(ev["radius"].reshape(-1, group.samples),
                                        np.repeat(radius[:, None], group.samples, axis=1),
                                        rtol=1e-4, atol=1e-6)
-            assert np.all(ev["radius"] >= group.min_radius * (1 - 1e-5))
+            # at an epoch every drawn curve is at least min_radius; between epochs a
+            # leaving one thins out towards 0
+            if float(epoch).is_integer():
+                assert np.all(ev["radius"] >= group.min_radius * (1 - 1e-5))
     # epoch 0 hides the curves that appear at epoch 1, and the other way round
     group = edge_plan.edges[0]
     obj = _by_group(edge_scene, group)
@@ -281,8 +286,8 @@ def test_materials_colour_by_sign_and_fade_with_weight(edge_scene: BuiltScene,
         mats.append(mat)
         nodes = mat.node_tree.nodes
         attrs = [n for n in nodes if n.bl_idname == "ShaderNodeAttribute"]
-        assert [(a.attribute_type, a.attribute_name) for a in attrs] == [
-            ("GEOMETRY", edges_mod.WEIGHT_ATTR)]
+        assert sorted((a.attribute_type, a.attribute_name) for a in attrs) == [
+            ("GEOMETRY", edges_mod.PRESENT_ATTR), ("GEOMETRY", edges_mod.WEIGHT_ATTR)]
         assert any(n.bl_idname == "ShaderNodeBsdfTransparent" for n in nodes)
         assert any(n.bl_idname == "ShaderNodeEmission" for n in nodes)
         picks = [n for n in nodes if n.bl_idname == "ShaderNodeMix"]
@@ -399,3 +404,33 @@ def test_same_plan_same_scene(edge_plan: ScenePlan, scenes) -> None:
     scenes.forget()
     assert snapshot() == first
     scenes.forget()
+
+
+# ------------------------------------------------------------------ a real plan
+
+
+def test_a_planned_network_has_its_curves_in_bpy_data(tmp_path_factory, scenes) -> None:
+    """The whole path: a dump with weights -> plan -> bpy.data; every curve the plan holds
+    (the demo's conv and dense connections) is in a Curves block, and at the last frame the
+    evaluated curves are exactly the ones with a weight at the last epoch."""
+    import warnings
+
+    from nnrender.config.load import load_config
+    from nnrender.model.ir import Dump
+    from nnrender.model.synthetic import cnn_layers, write_synthetic
+    from nnrender.plan import make_plan
+
+    path = write_synthetic(tmp_path_factory.mktemp("wdump") / "dump", cnn_layers(), epochs=3,
+                           with_weights=True)
+    config, _ = load_config(None, {"render": {"resolution": [96, 54]}, "edges": {"top_k": 2}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plan = make_plan(Dump(path), config)
+    built = scenes.get(plan, "cycles")
+    objs = _edge_objects(built)
+    assert sorted(o["nnrender_edges"] for o in objs) == sorted(g.name for g in plan.edges)
+    assert sum(len(o.data.curves) for o in objs) == sum(g.count for g in plan.edges) > 100
+    last = plan.timeline.last_frame
+    for group in plan.edges:
+        ev = _evaluated(built, _by_group(built, group), last)
+        assert len(ev["weight"]) == int(np.count_nonzero(group.weights[:, -1]))

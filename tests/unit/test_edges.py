@@ -82,6 +82,13 @@ def test_connection_matrices() -> None:
     dw = select.connection_matrix("DepthwiseConv2D", [np.ones((3, 3, 2, 2))])
     assert dw.shape == (2, 4)
     assert (dw != 0).tolist() == [[True, True, False, False], [False, False, True, True]]
+    # a transposed conv stores (kh, kw, outputs, inputs)
+    t = rng.normal(size=(3, 3, 8, 4))
+    assert select.connection_matrix("Conv2DTranspose", [t]).shape == (4, 8)
+    # a diverged epoch's NaN weights are no connections
+    bad = dense.copy()
+    bad[0, 0] = np.nan
+    assert select.connection_matrix("Dense", [bad])[0, 0] == 0
     assert select.connection_matrix("BatchNormalization", [np.ones(4)] * 4) is None
     assert select.connection_matrix("Dense", []) is None
 
@@ -112,16 +119,45 @@ def test_receptive_field_grows_like_the_textbook() -> None:
 # ---------------------------------------------------------------- skip arcs
 
 
-def test_skip_arcs_run_around_every_block() -> None:
-    layers = resnet_layers()
-    blocks = arrange(layers)
+def five_branches() -> list[LayerInfo]:
+    """An Inception-like block of 5 branches (lanes -2..2) of different lengths, one of
+    them a pooling branch: arcs into the concatenation cross other lanes."""
+    layers: list[LayerInfo] = []
+
+    def add(name: str, kind: str, shape: list[int], *inbound: str) -> str:
+        layers.append(LayerInfo(name, kind, shape, inbound=list(inbound)))
+        return name
+
+    x = add("stem", "Conv2D", [32, 32, 64], add("input", "InputLayer", [64, 64, 3]))
+    tails = [add("a1", "Conv2D", [32, 32, 8], x)]
+    b = add("b1", "Conv2D", [32, 32, 8], x)
+    tails.append(add("b2", "Conv2D", [32, 32, 8], b))
+    c = add("c2", "Conv2D", [32, 32, 8], add("c1", "Conv2D", [32, 32, 8], x))
+    tails.append(add("c3", "Conv2D", [32, 32, 8], c))
+    tails.append(add("d2", "Conv2D", [32, 32, 128], add("d1", "MaxPooling2D", [32, 32, 64], x)))
+    e = add("e2", "Conv2D", [32, 32, 8], add("e1", "Conv2D", [32, 32, 8], x))
+    tails.append(add("e4", "Conv2D", [32, 32, 256], add("e3", "Conv2D", [32, 32, 8], e)))
+    m = add("mixed", "Concatenate", [32, 32, 408], *tails)
+    add("out", "Dense", [10], add("gap", "GlobalAveragePooling2D", [408], m))
+    return layers
+
+
+@pytest.mark.parametrize("model", ["resnet", "five_branches"])
+def test_skip_arcs_run_around_every_block(model: str) -> None:
+    layers = resnet_layers() if model == "resnet" else five_branches()
+    blocks = arrange(layers, wrap="auto" if model == "resnet" else "none")
+    if model == "five_branches":
+        assert {b.lane for b in blocks} >= {-2, -1, 0, 1, 2}
     pairs = route.link_pairs(blocks, graph_mod.graph_edges(layers), set())
     assert pairs
     names = {(layers[p].name, layers[c].name) for p, c in pairs}
-    # identity shortcuts skip the block; projection shortcuts leave and rejoin the axis
-    assert ("conv2_block1_out", "conv2_block2_add") in names
-    assert ("conv2_block1_0_bn", "conv2_block1_add") in names
-    assert ("conv2_block2_1_conv", "conv2_block2_1_bn") not in names  # neighbours
+    if model == "resnet":
+        # identity shortcuts skip the block; projection shortcuts leave and rejoin the axis
+        assert ("conv2_block1_out", "conv2_block2_add") in names
+        assert ("conv2_block1_0_bn", "conv2_block1_add") in names
+        assert ("conv2_block2_1_conv", "conv2_block2_1_bn") not in names  # neighbours
+    else:
+        assert {("stem", "d1"), ("d2", "mixed"), ("a1", "mixed")} <= names
     wall = float(np.median([max(b.extent[1], b.extent[2]) for b in blocks]))
     lo = np.array([b.bounds()[0] for b in blocks])
     hi = np.array([b.bounds()[1] for b in blocks])
@@ -240,10 +276,45 @@ def test_bundle_strength_keys(weighted: Dump) -> None:
         _plan(weighted, edges={"changes": [{"at": 999.0, "to": 1.0}]})
 
 
+def test_epochs_without_weights_show_the_nearest_epochs(weighted: Dump) -> None:
+    full = _plan(weighted)
+    saved = weighted.manifest.epochs[1].weights
+    weighted.manifest.epochs[1].weights = None
+    try:
+        plan = _plan(weighted)
+    finally:
+        weighted.manifest.epochs[1].weights = saved
+    assert any("epochs [1] have no weights" in w for w in plan.warnings)
+    a = {g.target: g for g in full.edges}["output"]
+    b = {g.target: g for g in plan.edges}["output"]
+    # epoch 1 now shows epoch 0's connections (the nearer, earlier one)
+    sel = (a.weights[:, 0] != 0)
+    pairs0 = set(zip(a.src_index[sel].tolist(), a.dst_index[sel].tolist(), strict=True))
+    sel1 = (b.weights[:, 1] != 0)
+    assert set(zip(b.src_index[sel1].tolist(), b.dst_index[sel1].tolist(),
+                   strict=True)) == pairs0
+
+
 def test_dump_without_weights_draws_no_weight_edges(dump_path) -> None:
     plan = _plan(Dump(dump_path))
     assert plan.edges == []
     assert any("no weights" in w for w in plan.warnings)
+
+
+def test_receptive_field_through_a_concatenation() -> None:
+    layers = [LayerInfo("input", "InputLayer", [8, 8, 3]),
+              LayerInfo("a", "Conv2D", [8, 8, 4], inbound=["input"],
+                        config={"kernel_size": [3, 3], "padding": "same"}),
+              LayerInfo("b", "Conv2D", [8, 8, 6], inbound=["input"],
+                        config={"kernel_size": [1, 1], "padding": "same"}),
+              LayerInfo("cat", "Concatenate", [8, 8, 10], inbound=["a", "b"])]
+    blocks = arrange(layers, wrap="none")
+    # map 7 of the concatenation is map 3 of b (a has 4): a 1x1 conv sees one pixel
+    quads, pairs, rects, notes = field_mod.trace(layers, blocks, 3, (2, 5), 7, None,
+                                                 lambda *a: 0)
+    assert pairs == [("cat", "b"), ("b", "input")]
+    assert rects == [(2, 2, 5, 5), (2, 2, 5, 5)]
+    assert not notes
 
 
 def test_image_slab_endpoints_are_its_pixels() -> None:
@@ -257,3 +328,16 @@ def test_image_slab_endpoints_are_its_pixels() -> None:
     assert ends.center[0, 1] > c[1] and ends.center[0, 2] > c[2]
     assert ends.center[783, 1] < c[1] and ends.center[783, 2] < c[2]
     assert np.isclose(ends.center[:, 1].max() - ends.center[:, 1].min(), s[1] * 27 / 28)
+
+
+def test_edges_fade_in_and_out_of_the_selection() -> None:
+    from nnrender.edges.groups import EdgeGroup
+
+    pts = np.zeros((3, 4, 3), np.float32)
+    w = np.array([[0.5, 0.0], [0.5, -0.5], [0.0, 1.0]], np.float32)
+    g = EdgeGroup("a->b", "dense", "a", "b", pts, pts, w, 0.1, 0.03, 1.0, (1, 0, 0), (0, 0, 1))
+    np.testing.assert_allclose(g.weight_at(0.25), [0.375, 0.25, 0.25])
+    # leaving: fades with the blend; a sign flip passes w = 0 but stays drawn
+    np.testing.assert_allclose(g.presence_at(0.25), [0.75, 1.0, 0.25])
+    np.testing.assert_allclose(g.presence_at(0.5), [0.5, 1.0, 0.5])
+    np.testing.assert_allclose(g.presence_at(1.0), [0.0, 1.0, 1.0])
