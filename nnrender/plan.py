@@ -320,6 +320,21 @@ def _stage_keys(res: _Resolved, name: str, timeline: EpochTimeline,
     return keys
 
 
+def _drawn_counts(layers: list[LayerInfo], resolved: list[_Resolved]) -> list[int]:
+    """Neurons or maps each layer draws one by one (for edges, before the layout)."""
+    out = []
+    for layer, res in zip(layers, resolved, strict=True):
+        n = int(layer.array_shape[-1]) if layer.role in ("maps", "vector") else 0
+        show, limit = res.style.show, res.style.dense_limit
+        if layer.role == "vector" and n > limit and (show is None or show > limit):
+            out.append(n)  # one image slab: every neuron is a pixel
+        elif all(a == "fold" for a in res.style.arrange):
+            out.append(0)
+        else:
+            out.append(min(n, res.style.show or n))
+    return out
+
+
 # --------------------------------------------------------------------------- cell colours
 
 def _stored(act: np.ndarray, block: LayerBlock) -> np.ndarray:
@@ -487,7 +502,8 @@ def make_plan(dump: Dump, config: SceneConfig, source: str | Path = "scene") -> 
     blocks = arrange(manifest.layers, [r.style for r in resolved], spacing=config.layout.spacing,
                      wrap=config.layout.wrap, aspect=width / height,
                      camera=(cam.azimuth, cam.elevation, cam.orbit, cam.lens),
-                     wide=edge_targets(dump, config.edges, source))
+                     wide=edge_targets(dump, config.edges, _drawn_counts(manifest.layers,
+                                                                         resolved), source))
     messages = [f"layer {b.name} ({b.type}, output {b.shape}): drawn as a placeholder"
                 for b in blocks if b.role == "other"]
     try:

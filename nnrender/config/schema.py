@@ -134,6 +134,7 @@ class EdgeLayerConfig(_Strict):
     show: bool | None = None
     top_k: int | None = Field(None, ge=1, le=100_000)
     threshold: float | None = Field(None, ge=0, le=1)
+    max_targets: int | None = Field(None, ge=1)
 
 
 class BundleChange(_Strict):
@@ -164,6 +165,9 @@ class EdgesConfig(_Strict):
         None, ge=0, le=1, description="also keep any edge above this share of the largest")
     max_per_group: int = Field(20_000, ge=1, le=2_000_000,
                                description="at most this many curves between two layers")
+    max_targets: int = Field(
+        128, ge=1, description="layers drawing more maps/neurons get no edges (they would "
+        "bury the maps); raise it, or draw fewer maps with layout.show")
     channels: bool = Field(True, description="conv layers: map-to-map connections")
     links: bool = Field(True, description="skip connections and branches as arcs")
     bundle: float = Field(0.85, ge=0, le=1, description="0 straight .. 1 fully bundled")

@@ -99,23 +99,28 @@ def _overrides(config: EdgesConfig, layers: list[LayerInfo], source: str | Path
     return out
 
 
-def _draws(layer: LayerInfo, over: dict[str, Any], config: EdgesConfig, weighted: bool
-           ) -> bool:
-    """Whether edges run into ``layer`` from its inbound layer (before looking at cells)."""
+def _draws(layer: LayerInfo, over: dict[str, Any], config: EdgesConfig, weighted: bool,
+           targets: int) -> bool:
+    """Whether edges run into ``layer`` (``targets`` neurons or maps drawn) from its inbound
+    layer, before looking at where the cells are."""
     if not (config.show and weighted and over.get("show", True) and len(layer.inbound) == 1):
+        return False
+    if targets > over.get("max_targets", config.max_targets):
         return False
     if layer.type in select.DENSE_TYPES:
         return True
     return config.channels and layer.type in select.CONV_TYPES | select.DEPTHWISE_TYPES
 
 
-def edge_targets(dump: Dump, config: EdgesConfig, source: str | Path = "scene") -> set[str]:
-    """Names of the layers edges run into: the layout leaves room in front of them."""
+def edge_targets(dump: Dump, config: EdgesConfig, drawn: list[int],
+                 source: str | Path = "scene") -> set[str]:
+    """Names of the layers edges run into (``drawn``: neurons or maps each layer draws):
+    the layout leaves room in front of them."""
     layers = dump.manifest.layers
     weighted = any(ep.weights is not None for ep in dump.manifest.epochs)
     overrides = _overrides(config, layers, source)
-    return {layer.name for layer, over in zip(layers, overrides, strict=True)
-            if _draws(layer, over, config, weighted)}
+    return {layer.name for layer, over, n in zip(layers, overrides, drawn, strict=True)
+            if _draws(layer, over, config, weighted, n)}
 
 
 def bundle_keys(config: EdgesConfig, timeline: EpochTimeline, source: str | Path
@@ -175,8 +180,12 @@ def plan_edges(dump: Dump, blocks: list[LayerBlock], epochs: list[int], config: 
         """One layer's connection matrix at one epoch (one epoch in memory at a time)."""
         return select.connection_matrix(layers[i].type, dump.weights(nearest[e], i))
 
+    crowded = []
     for i, layer in enumerate(layers):
-        if not _draws(layer, overrides[i], config, not no_weights):
+        targets = len(ends[i].index) if ends[i] is not None else 0
+        if not _draws(layer, overrides[i], config, not no_weights, targets):
+            if _draws(layer, overrides[i], config, not no_weights, 0):
+                crowded.append(layer.name)
             continue
         over = overrides[i]
         kind = "dense" if layer.type in select.DENSE_TYPES else "channel"
@@ -232,6 +241,11 @@ def plan_edges(dump: Dump, blocks: list[LayerBlock], epochs: list[int], config: 
             src_index=src.index[a], dst_index=dst.index[b]))
         drawn.add((p, i))
 
+    if crowded:
+        notes.append(f"edges: {len(crowded)} layers draw more than {config.max_targets} "
+                     f"maps or neurons and get no edges ({', '.join(crowded[:3])}"
+                     f"{', ...' if len(crowded) > 3 else ''}): thousands of curves would "
+                     "hide the maps; raise edges.max_targets or draw fewer maps (layout.show)")
     if config.show and config.links:
         pairs = route.link_pairs(blocks, graph_mod.graph_edges(layers), drawn)
         if pairs:

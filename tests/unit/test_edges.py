@@ -239,6 +239,20 @@ def test_edges_follow_the_shown_maps_and_overrides(weighted: Dump) -> None:
     assert off.edges == []
 
 
+def test_layers_with_too_many_targets_get_no_edges(weighted: Dump) -> None:
+    plan = _plan(weighted, edges={"max_targets": 20, "layers": {"conv2": {"max_targets": 40}}})
+    assert {g.target for g in plan.edges} == {"conv1", "conv2", "output"}
+    assert any("1 layers draw more than 20" in w and "dense1" in w for w in plan.warnings)
+    # the layout leaves the wide gap only in front of layers that get edges
+    lp = {layer.name: layer for layer in plan.layers}
+    shown = _plan(weighted, layout={"layers": {"dense1": {"show": 20}}},
+                  edges={"max_targets": 20})
+    assert "dense1" in {g.target for g in shown.edges}
+    gap = {p.name: p.centers[:, 0].min() for p in (lp["flatten"], lp["dense1"])}
+    gap2 = {p.name: p.centers[:, 0].min() for p in shown.layers if p.name in gap}
+    assert gap2["dense1"] - gap2["flatten"] > gap["dense1"] - gap["flatten"]
+
+
 def test_receptive_field_plan_sits_on_the_maps(weighted: Dump) -> None:
     plan = _plan(weighted, edges={"field": {"layer": "conv2", "pixel": [1, 2]}})
     f = plan.frustum
