@@ -251,8 +251,9 @@ def plan_edges(dump: Dump, blocks: list[LayerBlock], epochs: list[int], config: 
         if pairs:
             walls = [max(blk.extent[1], blk.extent[2]) for blk in blocks]
             wall = float(np.median(walls))
-            curves = np.stack([route.link_curve(blocks, p, c, 0.25 * wall, config.samples)
-                               for p, c in pairs]).astype(np.float32)
+            bounds = [blk.bounds() for blk in blocks]
+            curves = np.stack([route.link_curve(blocks, p, c, 0.25 * wall, config.samples,
+                                                bounds) for p, c in pairs]).astype(np.float32)
             radius = config.width * max(LINK_SHARE * wall, 1.2 * pixel)
             color = tuple(config.link_color) if config.link_color else link_color
             groups.append(EdgeGroup(

@@ -14,6 +14,7 @@ import numpy as np
 from nnrender.layout.network import LayerBlock
 
 CORNERS = 6  # points per rounded corner
+Bounds = list[tuple[np.ndarray, np.ndarray]]  # (lo, hi) per block
 
 
 def link_pairs(blocks: list[LayerBlock], graph: list[tuple[int, int]],
@@ -58,40 +59,44 @@ def _rounded(points: np.ndarray, radius: float, samples: int) -> np.ndarray:
     return out
 
 
-def _gap(blocks: list[LayerBlock], row: int, column: int) -> float | None:
+def _gap(blocks: list[LayerBlock], bounds: Bounds, row: int, column: int) -> float | None:
     """X in the middle of the free gap between ``column`` and the next one on a row."""
-    left = [blk.bounds()[1][0] for blk in blocks if blk.row == row and blk.column == column]
-    right = [blk.bounds()[0][0] for blk in blocks if blk.row == row
-             and blk.column == column + 1]
+    left = [hi[0] for blk, (_, hi) in zip(blocks, bounds, strict=True)
+            if blk.row == row and blk.column == column]
+    right = [lo[0] for blk, (lo, _) in zip(blocks, bounds, strict=True)
+             if blk.row == row and blk.column == column + 1]
     if not left or not right:
         return None
     return (max(left) + min(right)) / 2
 
 
 def link_curve(blocks: list[LayerBlock], p: int, c: int, margin: float,
-               samples: int) -> np.ndarray:
+               samples: int, bounds: Bounds | None = None) -> np.ndarray:
     """(samples, 3) points of the arc from block ``p`` to block ``c``.
 
     Between lanes (a branch leaving or joining): out of the source's side, along its lane,
     through the free gap between two columns (the one after the source or before the
     target) and into the target's side, like a circuit diagram's connector. Within a lane
     (a skip), or where no such route is free: over (under) every block on the way."""
+    if bounds is None:
+        bounds = [blk.bounds() for blk in blocks]
     a, b = blocks[p], blocks[c]
-    (alo, ahi), (blo, bhi) = a.bounds(), b.bounds()
+    (alo, ahi), (blo, bhi) = bounds[p], bounds[c]
     if a.lane != b.lane:
         az, bz = (alo[2] + ahi[2]) / 2, (blo[2] + bhi[2]) / 2
-        for xg in (_gap(blocks, a.row, a.column), _gap(blocks, b.row, b.column - 1)):
+        for xg in (_gap(blocks, bounds, a.row, a.column),
+                   _gap(blocks, bounds, b.row, b.column - 1)):
             if xg is None or not ahi[0] < xg < blo[0]:
                 continue
             pts = np.array([[ahi[0], 0.0, az], [xg, 0.0, az], [xg, 0.0, bz],
                             [blo[0], 0.0, bz]])
             curve = _rounded(pts, margin, samples)
-            if not _hits(curve, blocks, (p, c)):
+            if not _hits(curve, bounds, (p, c)):
                 return curve
     ax, bx = (alo[0] + ahi[0]) / 2, (blo[0] + bhi[0]) / 2
     x0, x1 = min(ax, bx), max(ax, bx)
-    span = [blk.bounds() for blk in blocks if blk.row == a.row
-            and blk.bounds()[1][0] >= x0 and blk.bounds()[0][0] <= x1]
+    span = [(lo, hi) for blk, (lo, hi) in zip(blocks, bounds, strict=True)
+            if blk.row == a.row and hi[0] >= x0 and lo[0] <= x1]
     if max(a.lane, b.lane) >= 0:
         clear = max(hi[2] for _, hi in span) + margin
         start, end = ahi[2], bhi[2]
@@ -102,13 +107,12 @@ def link_curve(blocks: list[LayerBlock], p: int, c: int, margin: float,
     return _rounded(pts, margin, samples)
 
 
-def _hits(curve: np.ndarray, blocks: list[LayerBlock], ends: tuple[int, int]) -> bool:
+def _hits(curve: np.ndarray, bounds: Bounds, ends: tuple[int, int]) -> bool:
     """Whether any interior point of the curve lies inside a block other than its ends'."""
     inner = curve[1:-1]
-    for i, blk in enumerate(blocks):
+    for i, (lo, hi) in enumerate(bounds):
         if i in ends:
             continue
-        lo, hi = blk.bounds()
         if np.any(np.all((inner > lo) & (inner < hi), axis=1)):
             return True
     return False
