@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tables import format_table
+
 GOAL_SECONDS = 5.0
 GOAL_MB = 2048.0
 WIDE_MAPS = 25_000
@@ -249,18 +251,6 @@ def spawn(case: Case, dump_path: Path, engine: str, work: Path, timeout: float,
     return out
 
 
-def _format(head: list[str], lines: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(head)]
-
-    def fmt(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
-
-    out = [fmt(head), "  ".join("-" * w for w in widths)]
-    out += [fmt(line) for line in lines]
-    return "\n".join(out)
-
-
 def table(rows: list[dict[str, Any]]) -> str:
     head = ["case", "cells", "edges", "epochs", "plan s", "build s", "depsgraph s", "GN re-eval s",
             "plan peak MB", "peak RSS MB", "over bpy MB", "cell instances"]
@@ -275,7 +265,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{r['plan_peak_mb']:.0f}", f"{r['peak_mb']:.0f}",
             f"{r['peak_mb'] - r['baseline_mb']:.0f}", f"{r['instances']:,}",
         ])
-    return _format(head, lines)
+    return format_table(head, lines)
 
 
 def atlas_table(rows: list[dict[str, Any]]) -> str:
@@ -283,7 +273,7 @@ def atlas_table(rows: list[dict[str, Any]]) -> str:
     lines = [[r["case"], str(r["layers"]), str(r["atlas_pages"]), f"{r['atlas_mpx']:.1f}",
               f"{r['tile_factor_min']}..{r['tile_factor']}", r["atlas"]]
              for r in rows if "error" not in r]
-    return _format(head, lines) if lines else ""
+    return format_table(head, lines) if lines else ""
 
 
 def main(argv: list[str] | None = None) -> int:

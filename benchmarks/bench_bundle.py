@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tables import format_table
 
 from nnrender.edges import bundle as nb
 from nnrender.edges import metrics
@@ -74,18 +75,6 @@ def timed(func: Any, *args: Any, repeat: int = 1, **kwargs: Any) -> tuple[Any, f
         result = func(*args, **kwargs)
         best = min(best, time.perf_counter() - t0)
     return result, best
-
-
-def _format(head: list[str], lines: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(head)]
-
-    def fmt(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
-
-    out = [fmt(head), "  ".join("-" * w for w in widths)]
-    out += [fmt(line) for line in lines]
-    return "\n".join(out)
 
 
 # --------------------------------------------------------------------------- speed
@@ -304,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"nnrender edge bundling benchmark ({args.samples} points per curve; walls "
           f"{SRC_GRID}x{SRC_GRID} -> {DST_GRID}x{DST_GRID}, random pairs)\n")
     lines = speed(sizes, refine_sizes, args.samples)
-    print(_format(["pass", "edges", "seconds", "edges/s", "out MB", "peak RSS MB",
+    print(format_table(["pass", "edges", "seconds", "edges/s", "out MB", "peak RSS MB",
                    "over start MB", "goal"], lines))
     print("(best of 3 up to 100k edges; sizes run in ascending order in one process, so a "
           "row's peak RSS is the peak so far, which is that row's own)")
@@ -313,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
               f"and the wall's widest axis); ink at {RESOLUTION} cells, ratios vs straight "
               f"(lower = more bundled)\n")
         rows, notes = compare(n_cmp, args.samples, args.images)
-        print(_format(["result", "seconds", "edges/s", "hammer/ours", "ink", "ink ratio",
+        print(format_table(["result", "seconds", "edges/s", "hammer/ours", "ink", "ink ratio",
                        "neighbour dist", "dist ratio"], rows))
         print("(neighbour dist: over one curve per distinct projected edge. In this dense 2D "
               "projection the straight edges\n already nearly touch their neighbours, so the "

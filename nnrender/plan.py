@@ -28,7 +28,7 @@ from nnrender.layout.camera import View, frame_points, frame_points_ortho, half_
 from nnrender.layout.labels import label_priority, place_labels, text_extent
 from nnrender.layout.network import LayerBlock, LayerStyle, arrange
 from nnrender.model.ir import Dump, LayerInfo
-from nnrender.timeline.epochs import EpochTimeline, keyed
+from nnrender.timeline.epochs import EpochTimeline, change_keys, keyed
 
 PLAN_VERSION = 2
 NORM_SAMPLE = 250_000  # values per layer for the percentiles; beyond that a seeded sample
@@ -303,21 +303,8 @@ def _stage_keys(res: _Resolved, name: str, timeline: EpochTimeline,
                 source: str | Path) -> list[tuple[float, float]]:
     if not res.changes:
         return []
-    fps, first, last = timeline.fps, timeline.first_frame, timeline.last_frame
-    keys: list[tuple[float, float]] = [(float(first), 0.0)]
-    for i, change in enumerate(res.changes):
-        a = first + round(change.at * fps)
-        b = first + round((change.at + change.over) * fps)
-        where = f"layout.layers: {name}: changes[{i}]"
-        if b > last:
-            raise ConfigError(source, f"{where}: ends at {change.at + change.over:g} s, after "
-                                      f"the video's end ({(last - first + 1) / fps:g} s)")
-        if a < keys[-1][0]:
-            raise ConfigError(source, f"{where}: starts before the previous change ends")
-        if a > keys[-1][0]:
-            keys.append((float(a), float(i)))
-        keys.append((float(max(b, a)), float(i + 1)))
-    return keys
+    return change_keys(timeline, 0.0, [(f"layout.layers: {name}: changes[{i}]", c.at, c.over,
+                                        i + 1) for i, c in enumerate(res.changes)], source)
 
 
 def _drawn_counts(layers: list[LayerInfo], resolved: list[_Resolved]) -> list[int]:

@@ -24,7 +24,7 @@ from nnrender.errors import ConfigError
 from nnrender.layout import graph as graph_mod
 from nnrender.layout.network import LayerBlock
 from nnrender.model.ir import Dump, LayerInfo
-from nnrender.timeline.epochs import EpochTimeline
+from nnrender.timeline.epochs import EpochTimeline, change_keys
 
 EDGE_SHARE = 0.03  # strongest curve's radius, as a share of the smaller cell side
 MIN_PX = 0.7  # ...but at least this many pixels (radius) on screen
@@ -128,21 +128,9 @@ def bundle_keys(config: EdgesConfig, timeline: EpochTimeline, source: str | Path
     """(frame, strength) keys of the animated bundling strength; empty when it is fixed."""
     if not config.changes:
         return []
-    fps, first, last = timeline.fps, timeline.first_frame, timeline.last_frame
-    keys: list[tuple[float, float]] = [(float(first), config.bundle)]
-    for i, change in sorted(enumerate(config.changes), key=lambda ic: ic[1].at):
-        a = first + round(change.at * fps)
-        b = first + round((change.at + change.over) * fps)
-        where = f"edges.changes[{i}]"
-        if b > last:
-            raise ConfigError(source, f"{where}: ends at {change.at + change.over:g} s, after "
-                                      f"the video's end ({(last - first + 1) / fps:g} s)")
-        if a < keys[-1][0]:
-            raise ConfigError(source, f"{where}: starts before the previous change ends")
-        if a > keys[-1][0]:
-            keys.append((float(a), keys[-1][1]))
-        keys.append((float(max(b, a)), float(change.to)))
-    return keys
+    changes = sorted(enumerate(config.changes), key=lambda ic: ic[1].at)
+    return change_keys(timeline, config.bundle, [(f"edges.changes[{i}]", c.at, c.over, c.to)
+                                                  for i, c in changes], source)
 
 
 def plan_edges(dump: Dump, blocks: list[LayerBlock], epochs: list[int], config: EdgesConfig,

@@ -9,8 +9,11 @@ fcurve and this pure model agree frame for frame.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+from nnrender.errors import ConfigError
 
 
 def smoothstep(t: np.ndarray | float) -> np.ndarray | float:
@@ -94,3 +97,26 @@ def keyed(keys: list[tuple[float, float]], frame: float | np.ndarray) -> np.ndar
     span = frames[j] - frames[i]
     t = np.where(span > 0, (f - frames[i]) / np.where(span > 0, span, 1.0), 0.0)
     return values[i] + (values[j] - values[i]) * smoothstep(t)
+
+
+def change_keys(timeline: EpochTimeline, start: float,
+                changes: list[tuple[str, float, float, float]], source: str | Path
+                ) -> list[tuple[float, float]]:
+    """(frame, value) keys for animated changes, each ``(where, at, over, value)``: at
+    ``at`` seconds the value starts easing from where it is to ``value`` over ``over``
+    seconds. Changes come in time order; one that overlaps the previous one or ends after
+    the video is a config error naming ``where``."""
+    fps, first, last = timeline.fps, timeline.first_frame, timeline.last_frame
+    keys: list[tuple[float, float]] = [(float(first), float(start))]
+    for where, at, over, value in changes:
+        a = first + round(at * fps)
+        b = first + round((at + over) * fps)
+        if b > last:
+            raise ConfigError(source, f"{where}: ends at {at + over:g} s, after the video's "
+                                      f"end ({(last - first + 1) / fps:g} s)")
+        if a < keys[-1][0]:
+            raise ConfigError(source, f"{where}: starts before the previous change ends")
+        if a > keys[-1][0]:
+            keys.append((float(a), keys[-1][1]))
+        keys.append((float(max(b, a)), float(value)))
+    return keys

@@ -68,6 +68,31 @@ class Images:
             "(limits 3 and 40); if the change is intended, rerun with --regen-refs")
 
     @staticmethod
+    def curve_mask(plan: ScenePlan, curves: np.ndarray, width: int, height: int, grow: int,
+                   azimuth: float | None = None) -> np.ndarray:
+        """Pixels within ``grow`` of where polylines ``curves`` ((S, 3) or (N, S, 3)) project,
+        each segment densified so the mask has no gaps."""
+        cam = plan.camera
+        view = cam.view(cam.azimuth_start if azimuth is None else azimuth, width, height)
+        pts = np.asarray(curves, dtype=np.float64).reshape(-1, np.shape(curves)[-2], 3)
+        t = np.linspace(0.0, 1.0, 64)[None, None, :, None]
+        dense = (pts[:, :-1, None] * (1 - t) + pts[:, 1:, None] * t).reshape(-1, 3)
+        x, y, _ = view.project(dense)
+        col = np.floor(width / 2 + x).astype(int)
+        row = np.floor(height / 2 - y).astype(int)
+        ok = (col >= 0) & (col < width) & (row >= 0) & (row < height)
+        mask = np.zeros((height, width), dtype=bool)
+        mask[row[ok], col[ok]] = True
+        for _ in range(grow):
+            m = mask.copy()
+            m[1:] |= mask[:-1]
+            m[:-1] |= mask[1:]
+            m[:, 1:] |= mask[:, :-1]
+            m[:, :-1] |= mask[:, 1:]
+            mask = m
+        return mask
+
+    @staticmethod
     def foreground(img: np.ndarray, plan: ScenePlan, tol: float = 10 / 255) -> np.ndarray:
         """Pixels that differ from the world colour (the network, its labels, captions)."""
         bg = Images.srgb(plan.look["background"])

@@ -43,30 +43,6 @@ def _plan(dump: Path, **edges) -> ScenePlan:
         return make_plan(Dump(dump), config)
 
 
-def _edge_mask(plan: ScenePlan, grow: int) -> np.ndarray:
-    """Pixels within ``grow`` of where any edge curve projects at the last frame."""
-    view = plan.camera.view(plan.camera.azimuth_end, W, H)
-    mask = np.zeros((H, W), dtype=bool)
-    for g in plan.edges:
-        pts = g.at(plan.bundle)
-        # densify each curve so the mask has no gaps between its samples
-        t = np.linspace(0, 1, 4, endpoint=False)[None, None, :, None]
-        dense = (pts[:, :-1, None] * (1 - t) + pts[:, 1:, None] * t).reshape(-1, 3)
-        x, y, _ = view.project(dense)
-        col = np.rint(W / 2 + x).astype(int)
-        row = np.rint(H / 2 - y).astype(int)
-        ok = (col >= 0) & (col < W) & (row >= 0) & (row < H)
-        mask[row[ok], col[ok]] = True
-    for _ in range(grow):
-        m = mask.copy()
-        m[1:] |= mask[:-1]
-        m[:-1] |= mask[1:]
-        m[:, 1:] |= mask[:, :-1]
-        m[:, :-1] |= mask[:, 1:]
-        mask = m
-    return mask
-
-
 def test_edges_on_differ_from_off_where_the_edges_are(demo_like: Path, scenes, images,
                                                       tmp_path: Path) -> None:
     from nnrender.blender.render import render_to
@@ -78,11 +54,17 @@ def test_edges_on_differ_from_off_where_the_edges_are(demo_like: Path, scenes, i
     a = images.load(render_to(scenes.get(on, "cycles"), frame, tmp_path / "on.png"))
     b = images.load(render_to(scenes.get(off, "cycles"), frame, tmp_path / "off.png"))
     diff = np.abs(a - b).max(axis=-1) > 0.12
-    near = _edge_mask(on, 2)
+    curves = [g.at(on.bundle) for g in on.edges]
+
+    def mask(grow: int) -> np.ndarray:
+        return np.logical_or.reduce([images.curve_mask(on, c, W, H, grow, on.camera.azimuth_end)
+                                     for c in curves])
+
+    near = mask(2)
     assert diff.sum() > 0.01 * W * H, f"edges changed only {diff.sum()} pixels"
     # what changed is where edges project (a few pixels of anti-aliasing and noise aside)
     outside = diff & ~near
     assert outside.sum() <= 0.03 * diff.sum(), (
         f"{outside.sum()} of {diff.sum()} changed pixels lie away from every edge")
     # and a good share of the edge pixels changed (the rest are hidden behind maps)
-    assert (diff & _edge_mask(on, 0)).sum() > 0.25 * _edge_mask(on, 0).sum()
+    assert (diff & mask(0)).sum() > 0.25 * mask(0).sum()

@@ -55,26 +55,6 @@ def crossing_plans(tiny_plan) -> tuple[ScenePlan, ScenePlan]:
     return base, dataclasses.replace(base, edges=[_crossing(base)])
 
 
-def _mask(plan: ScenePlan, points: np.ndarray, grow: int) -> np.ndarray:
-    """Pixels within ``grow`` of the projected polyline (densified so it has no gaps)."""
-    view = plan.camera.view(plan.camera.azimuth_start, W, H)
-    t = np.linspace(0.0, 1.0, 64)[:, None]
-    dense = (points[:-1, None] * (1 - t) + points[1:, None] * t).reshape(-1, 3)
-    x, y, _ = view.project(dense)
-    col, row = np.rint(W / 2 + x - 0.5).astype(int), np.rint(H / 2 - y - 0.5).astype(int)
-    ok = (col >= 0) & (col < W) & (row >= 0) & (row < H)
-    mask = np.zeros((H, W), dtype=bool)
-    mask[row[ok], col[ok]] = True
-    for _ in range(grow):
-        m = mask.copy()
-        m[1:] |= mask[:-1]
-        m[:-1] |= mask[1:]
-        m[:, 1:] |= mask[:, :-1]
-        m[:, :-1] |= mask[:, 1:]
-        mask = m
-    return mask
-
-
 @pytest.mark.parametrize("engine", ["cycles", "workbench"])
 def test_curves_draw_where_they_project_in_their_sign_colour(engine, crossing_plans, scenes,
                                                              images, tmp_path: Path) -> None:
@@ -85,8 +65,8 @@ def test_curves_draw_where_they_project_in_their_sign_colour(engine, crossing_pl
     group = on.edges[0]
     background = ~images.foreground(plain, off)
     diff = np.abs(drawn - plain).max(axis=-1)
-    lines = [_mask(on, group.straight[i], 0) & background for i in range(3)]
-    near = _mask(on, group.straight[0], 2) | _mask(on, group.straight[1], 2)
+    lines = [images.curve_mask(on, group.straight[i], W, H, 0) & background for i in range(3)]
+    near = images.curve_mask(on, group.straight[:2], W, H, 2)
     for i in (0, 1):
         assert lines[i].sum() > 20, "the curve crosses empty background in the frame"
         assert np.median(diff[lines[i]]) > 0.25, f"curve {i} is drawn"
@@ -110,8 +90,8 @@ def test_eevee_draws_the_tubes_in_their_sign_colour(crossing_plans, scenes, imag
     drawn = images.load(render_to(scenes.get(on, "eevee"), frame, tmp_path / "on.png"))
     group = on.edges[0]
     diff = np.abs(drawn - images.srgb(on.look["background"])).max(axis=-1)
-    lines = [_mask(on, group.straight[i], 0) for i in range(3)]
-    near = _mask(on, group.straight[0], 2) | _mask(on, group.straight[1], 2)
+    lines = [images.curve_mask(on, group.straight[i], W, H, 0) for i in range(3)]
+    near = images.curve_mask(on, group.straight[:2], W, H, 2)
     for i in (0, 1):
         assert np.median(diff[lines[i]]) > 0.25, f"curve {i} is drawn"
     red, blue = (drawn[lines[k]].mean(axis=0) for k in (0, 1))
