@@ -1,4 +1,4 @@
-"""Command line: ``nnrender demo | dump | render``.
+"""Command line: ``nnrender demo | dump | render | farm``.
 
 Heavy imports (TensorFlow, bpy) happen only inside the branch that needs them, and never
 both in one process: ``demo`` trains and dumps in a subprocess, then renders here.
@@ -92,7 +92,80 @@ def build_parser() -> argparse.ArgumentParser:
     c = render.add_argument_group("configuration")
     c.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override any scene key, e.g. --set render.samples=4 (repeatable)")
+    farm = sub.add_parser("farm", help="render a scene in frame chunks on a Dask cluster "
+                                       "(resumable; one Blender process per chunk)")
+    farm.add_argument("scene", type=Path, help="scene YAML")
+    _add_render_options(farm, presets, styles)
+    f = farm.add_argument_group("farm")
+    f.add_argument("--scheduler", metavar="ADDRESS",
+                   help="a running Dask scheduler (tcp://host:8786); default: a local cluster")
+    f.add_argument("--chunk", type=int, default=12, metavar="N",
+                   help="frames per task (default 12)")
+    f.add_argument("--workers", type=int, metavar="N",
+                   help="local cluster: worker processes (default: one per core)")
+    f.add_argument("--retries", type=int, default=2, metavar="N",
+                   help="times a failed chunk is tried again (default 2)")
+    c = farm.add_argument_group("configuration")
+    c.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any scene key (repeatable); passed on to every chunk")
     return parser
+
+
+def _farm(args: argparse.Namespace) -> int:
+    from nnrender.config.load import load_config
+    from nnrender.farm.job import Job
+    from nnrender.model.ir import Dump
+    from nnrender.pipeline import check_output_dir, plan_fingerprint, resolve_dump
+    from nnrender.plan import make_plan
+
+    for flag, value, low in (("--chunk", args.chunk, 1), ("--workers", args.workers, 1),
+                             ("--retries", args.retries, 0)):
+        if value is not None and value < low:
+            raise NNRenderError(flag, f"must be at least {low}, not {value}")
+    scene = args.scene.resolve()
+    layer = _cli_layer(args)
+    config, base = load_config(scene, layer, args.quality, args.style)
+    out = check_output_dir((args.out or Path("nnrender-out") / scene.stem).resolve())
+    plan = make_plan(Dump(resolve_dump(config, base, scene)), config, scene)
+    engine = config.render.engine
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NNRenderError(out, f"cannot create the output folder: {exc.strerror}") from None
+    job = Job.open(out, scene=str(scene), fingerprint=plan_fingerprint(plan, engine),
+                   engine=engine, quality=config.quality, style=config.style, seed=config.seed,
+                   first=plan.timeline.first_frame, last=plan.timeline.last_frame,
+                   chunk=args.chunk)
+    # every chunk runs the same render command: what any farm manager would run
+    command = [sys.executable, "-m", "nnrender", "render", str(scene)]
+    for flag, value in (("-q", args.quality), ("-s", args.style), ("--engine", args.engine)):
+        if value:
+            command += [flag, value]
+    for item in args.sets:  # a relative dump was made absolute for this folder
+        key = item.split("=", 1)[0].strip()
+        command += ["--set", f"dump={layer['dump']}" if key == "dump" else item]
+    from tqdm import tqdm
+
+    from nnrender.farm.dask_runner import run_farm
+
+    total = job.last - job.first + 1
+    with tqdm(total=total, initial=len(job.done_frames()), unit="frame", desc="farm",
+              disable=args.no_progress, file=sys.stderr, dynamic_ncols=True) as bar:
+
+        def progress(done: int, _total: int) -> None:
+            bar.update(done - bar.n)
+
+        result = run_farm(job, command, scheduler=args.scheduler, workers=args.workers,
+                          retries=args.retries, video=config.output.video,
+                          fps=config.render.fps, name=config.output.name,
+                          still_frame=config.output.still_frame or job.last,
+                          progress=progress)
+    print(f"nnrender: farm: {result.rendered_chunks} of {len(job.chunks)} chunks rendered "
+          f"in {result.seconds:.1f} s", file=sys.stderr)
+    for path in (result.video, result.still):
+        if path is not None:
+            print(path)
+    return 0
 
 
 def _cli_layer(args: argparse.Namespace) -> dict:
@@ -198,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
             return _demo(args)
         if args.command == "dump":
             return _dump(args)
+        if args.command == "farm":
+            return _farm(args)
         if args.command == "render":
             if args.frames and args.still is not None:
                 raise NNRenderError("--frames", "render either --frames or a --still, not both")

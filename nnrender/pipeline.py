@@ -18,7 +18,7 @@ import numpy as np
 from nnrender.config.schema import SceneConfig
 from nnrender.errors import ConfigError, NNRenderError
 from nnrender.model.ir import Dump
-from nnrender.output.encode import encode_mp4, frame_name
+from nnrender.output.encode import clear_stale_temps, encode_mp4, frame_name, temp_path
 from nnrender.plan import ScenePlan, make_plan
 
 
@@ -103,8 +103,7 @@ def run_render(config: SceneConfig, base_dir: Path, request: RenderRequest,
         raise NNRenderError(out, f"cannot create the output folder: {exc.strerror}") from None
     if request.save_blend is not None:
         check_blend_path(request.save_blend)
-    for stale in out.glob(".*.tmp.png"):  # a still from a killed run
-        stale.unlink()
+    clear_stale_temps(out)  # a still from a killed run
     plan.save(out)
 
     from nnrender.blender import build as bbuild  # heavy: Blender loads here
@@ -128,7 +127,11 @@ def run_render(config: SceneConfig, base_dir: Path, request: RenderRequest,
             for old in frames_dir.glob("frame_[0-9]*.png"):
                 old.unlink()
         frames_dir.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(fingerprint)
+        if not stamp.is_file() or stamp.read_text() != fingerprint:
+            # atomically: farm chunks in other processes read it at any moment
+            tmp = temp_path(stamp)
+            tmp.write_text(fingerprint)
+            tmp.replace(stamp)
         frames = list(range(first_frame, last_frame + 1))
         already = sum((frames_dir / frame_name(f)).is_file() for f in frames)
         bar = _progress_bar(len(frames), already, request.progress)

@@ -14,6 +14,7 @@ animated layers, whose vertices it moves) each frame.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 
 import bpy
@@ -633,7 +634,7 @@ def configure_render(scene: bpy.types.Scene, plan: ScenePlan, engine: str) -> No
     scene.render.hair_type = "STRIP"
     if engine == "cycles":
         cy = scene.cycles
-        cy.device = "CPU"
+        cy.device = "GPU" if r.get("device") == "gpu" and _gpu_devices() else "CPU"
         cy.samples = r["samples"]
         cy.use_adaptive_sampling = False
         # the maps and labels glow but light nothing: sampling ~300+ emissive meshes as
@@ -648,6 +649,8 @@ def configure_render(scene: bpy.types.Scene, plan: ScenePlan, engine: str) -> No
             cy.denoiser = "OPENIMAGEDENOISE"
             cy.denoising_quality = {"fast": "FAST", "balanced": "BALANCED", "high": "HIGH"}[
                 r["denoise"]]
+        # AUTO even for a farm's local chunks sharing the cores: one thread each made a
+        # 2-worker LocalCluster on 2 cores 20% slower than both oversubscribed (bench_farm)
         scene.render.threads_mode = "AUTO"
         # edges (hair curves): camera-facing ribbons; round 3D tubes ("THICK") cost ~1.5x the
         # frame (640x360, 16 spp, 5k curves, a lit shader: 6.8 s vs 10-11 s; 3.5 s without
@@ -672,6 +675,26 @@ def configure_render(scene: bpy.types.Scene, plan: ScenePlan, engine: str) -> No
         shading.color_type = "TEXTURE"
         shading.use_dof = plan.camera.fstop is not None
         scene.display.render_aa = "8" if r["samples"] >= 8 else "FXAA"
+
+
+def _gpu_devices() -> bool:
+    """Turn on this machine's Cycles GPU devices (OptiX first); False, with a warning, when
+    it has none (a farm's GPU scene then still renders on the CPU)."""
+    prefs = bpy.context.preferences.addons["cycles"].preferences
+    for kind in ("OPTIX", "CUDA", "HIP", "ONEAPI", "METAL"):
+        try:
+            prefs.compute_device_type = kind
+        except TypeError:  # not built into this Blender
+            continue
+        prefs.get_devices()
+        found = [d for d in prefs.devices if d.type == kind]
+        if found:
+            for d in prefs.devices:
+                d.use = d.type == kind
+            return True
+    print("nnrender: warning: render.device: gpu, but Cycles finds no GPU here: rendering "
+          "on the CPU", file=sys.stderr)
+    return False
 
 
 def _label_material(plan: ScenePlan, name: str) -> bpy.types.Material:

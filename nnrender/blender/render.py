@@ -12,7 +12,7 @@ from pathlib import Path
 import bpy
 
 from nnrender.blender.build import BuiltScene
-from nnrender.output.encode import frame_name
+from nnrender.output.encode import clear_stale_temps, frame_name, temp_path
 
 
 @contextlib.contextmanager
@@ -44,7 +44,7 @@ def render_to(built: BuiltScene, frame: int, path: Path, log: Path | None = None
     scene = built.scene
     scene.frame_set(frame)
     built.update_frame(frame)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
+    tmp = temp_path(path)
     scene.render.filepath = str(tmp)
     with blender_output_to(log):
         bpy.ops.render.render(write_still=True)
@@ -63,8 +63,7 @@ def render_frames(
 ) -> list[int]:
     """Render the frames that are not already on disk; returns the frames rendered."""
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob(".*.tmp.png"):
-        stale.unlink()
+    clear_stale_temps(folder)
     done = []
     for frame in frames:
         target = folder / frame_name(frame)

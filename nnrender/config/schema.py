@@ -18,6 +18,9 @@ class RenderConfig(_Strict):
     samples: int = Field(16, ge=1, le=65536)
     denoise: Literal["off", "fast", "balanced", "high"] = "off"
     max_bounces: int = Field(4, ge=0, le=64)
+    device: Literal["cpu", "gpu"] = Field(
+        "cpu", description="Cycles: gpu uses the machine's OptiX/CUDA/HIP/oneAPI devices, "
+        "falling back to the CPU (with a warning) where there are none")
 
     @field_validator("resolution")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -15,6 +16,38 @@ def frame_name(frame: int) -> str:
     return FRAME_PATTERN % frame
 
 
+def _owner() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def temp_path(path: Path) -> Path:
+    """Where a file is written before its atomic rename: named after this host and process,
+    so processes sharing a folder (farm chunks) never write or remove each other's."""
+    return path.with_name(f".{path.stem}.{_owner()}.tmp{path.suffix}")
+
+
+def clear_stale_temps(folder: Path) -> None:
+    """Remove the temporaries (``temp_path`` names, or older unnamed ones) that killed
+    processes of this host left in ``folder``; those of live processes (other chunks) and
+    of other hosts stay."""
+    host = socket.gethostname()
+    for tmp in folder.glob(".*.tmp*"):
+        owner = tmp.name[: tmp.name.rindex(".tmp")].rsplit(".", 1)[-1]
+        name_host, _, pid = owner.rpartition("-")
+        if not pid.isdigit() or (name_host == host and not _alive(int(pid))):
+            tmp.unlink(missing_ok=True)  # an unnamed (older) one, or a dead process's
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def ffmpeg_exe() -> str:
     import imageio_ffmpeg
 
@@ -25,7 +58,7 @@ def encode_mp4(frames_dir: Path, first: int, count: int, fps: int, out: Path,
                crf: int = 18) -> Path:
     """H.264, yuv420p, even dimensions, moov atom first (+faststart) so players and browsers
     can start before the download ends. Written to a temporary name, then renamed."""
-    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
+    tmp = temp_path(out)
     cmd = [
         ffmpeg_exe(), "-y", "-loglevel", "error", "-framerate", str(fps),
         "-start_number", str(first), "-i", str(frames_dir / FRAME_PATTERN),

@@ -148,3 +148,11 @@ def test_frames_and_still_together_is_an_error(tmp_path, dump_path):
     _assert_user_error(run("render", scene, "--frames", "1-2", "--still", "-o", tmp_path / "o"),
                        "--frames", "not both")
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--workers", "-1"), ("--workers", "0"),
+                                             ("--chunk", "0"), ("--retries", "-1")])
+def test_farm_bad_numbers(tmp_path, flag, value):
+    _assert_user_error(run("farm", tmp_path / "s.yaml", flag, value, "-o", tmp_path / "o"),
+                       flag, "must be at least")
+    assert not (tmp_path / "o").exists()

@@ -1,0 +1,168 @@
+"""Frame chunks as Dask tasks, each rendering in its own Blender subprocess.
+
+A task runs ``python -m nnrender render SCENE --frames A-B`` (the same command any farm
+manager can run), so a crash or a leak in Blender ends one task, not the worker; the child
+is tied to its worker (it dies with it), and a task whose worker died is given to another.
+Frames already on disk are skipped, so a retried or resumed chunk renders only what is
+missing. The farm's own process never imports bpy.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nnrender.errors import NNRenderError
+from nnrender.farm.job import Job, frame_ok
+from nnrender.output.encode import encode_mp4, frame_name, temp_path
+
+CONNECT_TIMEOUT = 10.0  # seconds to reach a --scheduler
+POLL = 0.5  # seconds between progress updates
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the render child gets SIGKILL when its worker dies (kill -9 included), so a
+    dead worker's chunk is not rendered twice at once."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def render_chunk(command: list[str], first: int, last: int, out: str) -> dict[str, Any]:
+    """One task: frames ``first``..``last`` into ``out``, in a fresh process."""
+    cmd = [*command, "--frames", f"{first}-{last}", "-o", out, "--no-progress"]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True,
+                          preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+    if proc.returncode != 0:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+        raise RuntimeError(f"frames {first}-{last}: exit {proc.returncode}: {tail}")
+    return {"first": first, "last": last, "seconds": time.perf_counter() - start,
+            "worker": f"{socket.gethostname()}:{os.getpid()}"}
+
+
+@dataclass
+class FarmResult:
+    job: Job
+    rendered_chunks: int = 0
+    failed: list[str] = field(default_factory=list)
+    video: Path | None = None
+    still: Path | None = None
+    seconds: float = 0.0
+
+
+def _client(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
+    """(client, cluster): the user's scheduler, or a LocalCluster of one single-threaded
+    worker process per core (each task's render child uses every core it can get)."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            return Client(scheduler, timeout=CONNECT_TIMEOUT), None
+        except (OSError, TimeoutError, ValueError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise NNRenderError("--scheduler", f"cannot reach the Dask scheduler at "
+                                               f"{scheduler}: {reason}") from None
+    n = workers or max(1, os.cpu_count() or 1)
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                           dashboard_address=None, scheduler_port=0)
+    return Client(cluster), cluster
+
+
+def run_farm(job: Job, command: list[str], *, scheduler: str | None = None,
+             workers: int | None = None, retries: int = 2, video: bool = True,
+             fps: int = 24, name: str = "nnrender", still_frame: int | None = None,
+             progress: Callable[[int, int], None] | None = None) -> FarmResult:
+    """Render the job's missing chunks on Dask, then encode. ``command`` is the render
+    command without --frames/-o (e.g. [python, -m, nnrender, render, scene.yaml, -q, draft]).
+    """
+    start = time.perf_counter()
+    result = FarmResult(job)
+    todo = [c for c in job.chunks if c.state != "done"]
+    total = job.last - job.first + 1
+    if todo:
+        from distributed import as_completed
+
+        client, cluster = _client(scheduler, workers)
+        try:
+            futures = {}
+            for chunk in todo:
+                chunk.state = "pending"
+                fut = client.submit(render_chunk, command, chunk.first, chunk.last,
+                                    str(job.out), retries=retries, pure=False,
+                                    key=f"nnrender-{job.fingerprint[:10]}-{chunk.first}-"
+                                        f"{chunk.last}-{time.time_ns()}")
+                futures[fut] = chunk
+            job.save()
+            pending = as_completed(list(futures), with_results=False)
+            remaining = len(futures)
+            last_report = -1
+            while remaining:
+                batch = pending.next_batch(block=False)
+                for fut in batch:
+                    remaining -= 1
+                    chunk = futures[fut]
+                    chunk.attempts += 1
+                    if fut.status == "finished":
+                        info = fut.result()
+                        chunk.state, chunk.seconds, chunk.worker = ("done", info["seconds"],
+                                                                    info["worker"])
+                        chunk.error = ""
+                        result.rendered_chunks += 1
+                    else:
+                        chunk.state = "failed"
+                        exc = fut.exception()
+                        chunk.error = str(exc).splitlines()[0] if exc else fut.status
+                        result.failed.append(f"frames {chunk.first}-{chunk.last}: "
+                                             f"{chunk.error}")
+                    job.save()
+                done = len(job.done_frames())
+                if progress and done != last_report:
+                    progress(done, total)
+                    last_report = done
+                if not batch:
+                    time.sleep(POLL)
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    # every frame must be there and whole before the video is made of them
+    bad = [f for f in range(job.first, job.last + 1)
+           if not frame_ok(job.frames_dir / frame_name(f))]
+    if progress:
+        progress(total - len(bad), total)
+    for f in bad:  # a damaged frame is rendered again by the next run
+        (job.frames_dir / frame_name(f)).unlink(missing_ok=True)
+    for chunk in job.chunks:
+        if chunk.state == "done" and any(f in bad for f in chunk.frames):
+            chunk.state = "pending"
+    job.save()
+    result.seconds = time.perf_counter() - start
+    if result.failed:
+        raise NNRenderError(job.out, f"{len(result.failed)} chunks failed ("
+                                     f"{'; '.join(result.failed[:2])}); run the same command "
+                                     "again to resume")
+    if bad:
+        raise NNRenderError(job.out, f"{len(bad)} frames missing or damaged (removed); run "
+                                     "the same command again to render them")
+    if video:
+        result.video = encode_mp4(job.frames_dir, job.first, total, fps,
+                                  job.out / f"{name}.mp4")
+    if still_frame is not None:
+        result.still = job.out / f"{name}.png"
+        tmp = temp_path(result.still)
+        shutil.copyfile(job.frames_dir / frame_name(still_frame), tmp)
+        tmp.replace(result.still)
+    return result
