@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--chunk", type=int, default=12, metavar="N",
                    help="frames per task (default 12)")
     f.add_argument("--workers", type=int, metavar="N",
-                   help="local cluster: worker processes (default: one per core)")
+                   help="local cluster: worker processes (default 2)")
     f.add_argument("--retries", type=int, default=2, metavar="N",
                    help="times a failed chunk is tried again (default 2)")
     c = farm.add_argument_group("configuration")
@@ -122,22 +122,34 @@ def _farm(args: argparse.Namespace) -> int:
                              ("--retries", args.retries, 0)):
         if value is not None and value < low:
             raise NNRenderError(flag, f"must be at least {low}, not {value}")
+    if args.save_blend is not None:
+        raise NNRenderError("--save-blend", "not with farm: save the scene with "
+                                            "`nnrender render SCENE --still --save-blend F`")
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise NNRenderError("farm", "needs Dask distributed: pip install -e \".[farm]\"") \
+            from None
     scene = args.scene.resolve()
     layer = _cli_layer(args)
     config, base = load_config(scene, layer, args.quality, args.style)
     out = check_output_dir((args.out or Path("nnrender-out") / scene.stem).resolve())
     plan = make_plan(Dump(resolve_dump(config, base, scene)), config, scene)
     engine = config.render.engine
+    first, last = plan.timeline.first_frame, plan.timeline.last_frame
+    still = config.output.still_frame or last
+    if not first <= still <= last:
+        raise NNRenderError(scene, f"output.still_frame: frame {still} outside {first}-{last}")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise NNRenderError(out, f"cannot create the output folder: {exc.strerror}") from None
     job = Job.open(out, scene=str(scene), fingerprint=plan_fingerprint(plan, engine),
                    engine=engine, quality=config.quality, style=config.style, seed=config.seed,
-                   first=plan.timeline.first_frame, last=plan.timeline.last_frame,
-                   chunk=args.chunk)
-    # every chunk runs the same render command: what any farm manager would run
-    command = [sys.executable, "-m", "nnrender", "render", str(scene)]
+                   first=first, last=last, chunk=args.chunk)
+    # every chunk runs the same render command (what any farm manager would run), with the
+    # worker's own Python: `python -m nnrender render SCENE ...`
+    command = ["-m", "nnrender", "render", str(scene)]
     for flag, value in (("-q", args.quality), ("-s", args.style), ("--engine", args.engine)):
         if value:
             command += [flag, value]
@@ -158,8 +170,10 @@ def _farm(args: argparse.Namespace) -> int:
         result = run_farm(job, command, scheduler=args.scheduler, workers=args.workers,
                           retries=args.retries, video=config.output.video,
                           fps=config.render.fps, name=config.output.name,
-                          still_frame=config.output.still_frame or job.last,
+                          still_frame=still,
                           progress=progress)
+    for line in sorted(result.warnings):
+        print(line, file=sys.stderr)
     print(f"nnrender: farm: {result.rendered_chunks} of {len(job.chunks)} chunks rendered "
           f"in {result.seconds:.1f} s", file=sys.stderr)
     for path in (result.video, result.still):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from nnrender.errors import ConfigError, NNRenderError
 from nnrender.model.ir import Dump
 from nnrender.output.encode import clear_stale_temps, encode_mp4, frame_name, temp_path
 from nnrender.plan import ScenePlan, make_plan
+
+EXPECT_PLAN_ENV = "NNRENDER_EXPECT_PLAN"  # set by a farm: the fingerprint its chunks must plan
 
 
 @dataclass
@@ -120,6 +123,11 @@ def run_render(config: SceneConfig, base_dir: Path, request: RenderRequest,
     if request.video:
         frames_dir = out / "frames"
         fingerprint = plan_fingerprint(plan, engine)
+        expected = os.environ.get(EXPECT_PLAN_ENV)
+        if expected and expected != fingerprint:  # a farm chunk on a different install
+            raise NNRenderError(out, "this machine plans the scene differently from the farm "
+                                     "(another nnrender or numpy version?): frames not "
+                                     "rendered here")
         stamp = frames_dir / ".plan"
         if frames_dir.is_dir() and (not stamp.is_file() or stamp.read_text() != fingerprint):
             # frames of another plan: reusing them would mix scenes. Only our own files go

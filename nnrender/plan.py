@@ -28,6 +28,7 @@ from nnrender.layout.camera import View, frame_points, frame_points_ortho, half_
 from nnrender.layout.labels import label_priority, place_labels, text_extent
 from nnrender.layout.network import LayerBlock, LayerStyle, arrange
 from nnrender.model.ir import Dump, LayerInfo
+from nnrender.output.encode import temp_path
 from nnrender.timeline.epochs import EpochTimeline, change_keys, keyed
 
 PLAN_VERSION = 2
@@ -221,7 +222,7 @@ class ScenePlan:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "plan.json"
-        tmp = path.with_suffix(".json.tmp")
+        tmp = temp_path(path)  # farm chunks save the same plan into one folder at once
         tmp.write_text(json.dumps(self.to_json()) + "\n", encoding="utf-8")
         tmp.replace(path)
         return path

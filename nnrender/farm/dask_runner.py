@@ -24,8 +24,11 @@ from typing import Any
 from nnrender.errors import NNRenderError
 from nnrender.farm.job import Job, frame_ok
 from nnrender.output.encode import encode_mp4, frame_name, temp_path
+from nnrender.pipeline import EXPECT_PLAN_ENV
 
 CONNECT_TIMEOUT = 10.0  # seconds to reach a --scheduler
+WORKERS_TIMEOUT = 60.0  # seconds for a first worker to join it
+LOCAL_WORKERS = 2  # default LocalCluster size: one chunk builds while another renders
 POLL = 0.5  # seconds between progress updates
 
 
@@ -40,17 +43,23 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
         pass
 
 
-def render_chunk(command: list[str], first: int, last: int, out: str) -> dict[str, Any]:
-    """One task: frames ``first``..``last`` into ``out``, in a fresh process."""
-    cmd = [*command, "--frames", f"{first}-{last}", "-o", out, "--no-progress"]
+def render_chunk(args: list[str], first: int, last: int, out: str,
+                 fingerprint: str) -> dict[str, Any]:
+    """One task: frames ``first``..``last`` into ``out``, in a fresh process of this
+    worker's Python (``args`` follow ``python``). The chunk must plan exactly the farm's
+    scene (``fingerprint``): a worker whose nnrender or numpy differs refuses rather than
+    replacing the frames already there."""
+    cmd = [sys.executable, *args, "--frames", f"{first}-{last}", "-o", out, "--no-progress"]
+    env = dict(os.environ, **{EXPECT_PLAN_ENV: fingerprint})
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True,
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
                           preexec_fn=_die_with_parent if sys.platform == "linux" else None)
     if proc.returncode != 0:
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
         raise RuntimeError(f"frames {first}-{last}: exit {proc.returncode}: {tail}")
+    warned = [line for line in proc.stderr.splitlines() if line.startswith("nnrender: warning:")]
     return {"first": first, "last": last, "seconds": time.perf_counter() - start,
-            "worker": f"{socket.gethostname()}:{os.getpid()}"}
+            "worker": f"{socket.gethostname()}:{os.getpid()}", "warnings": warned}
 
 
 @dataclass
@@ -58,24 +67,34 @@ class FarmResult:
     job: Job
     rendered_chunks: int = 0
     failed: list[str] = field(default_factory=list)
+    warnings: set[str] = field(default_factory=set)  # lines the chunks printed, once each
     video: Path | None = None
     still: Path | None = None
     seconds: float = 0.0
 
 
 def _client(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
-    """(client, cluster): the user's scheduler, or a LocalCluster of one single-threaded
-    worker process per core (each task's render child uses every core it can get)."""
+    """(client, cluster): the user's scheduler (with at least one worker), or a
+    LocalCluster of single-threaded worker processes (each task's render child uses every
+    core it can get; two chunks overlap one's scene build with the other's frames)."""
     from distributed import Client, LocalCluster
 
     if scheduler:
         try:
-            return Client(scheduler, timeout=CONNECT_TIMEOUT), None
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError, ValueError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise NNRenderError("--scheduler", f"cannot reach the Dask scheduler at "
                                                f"{scheduler}: {reason}") from None
-    n = workers or max(1, os.cpu_count() or 1)
+        try:
+            client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
+        except (TimeoutError, OSError):
+            client.close()
+            raise NNRenderError("--scheduler", f"no Dask worker joined {scheduler} within "
+                                               f"{WORKERS_TIMEOUT:g} s: start one with "
+                                               f"`dask worker {scheduler}`") from None
+        return client, None
+    n = workers or LOCAL_WORKERS
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                            dashboard_address=None, scheduler_port=0)
     return Client(cluster), cluster
@@ -85,8 +104,8 @@ def run_farm(job: Job, command: list[str], *, scheduler: str | None = None,
              workers: int | None = None, retries: int = 2, video: bool = True,
              fps: int = 24, name: str = "nnrender", still_frame: int | None = None,
              progress: Callable[[int, int], None] | None = None) -> FarmResult:
-    """Render the job's missing chunks on Dask, then encode. ``command`` is the render
-    command without --frames/-o (e.g. [python, -m, nnrender, render, scene.yaml, -q, draft]).
+    """Render the job's missing chunks on Dask, then encode. ``command``: the render
+    command after ``python``, without --frames/-o ([-m, nnrender, render, scene.yaml, ...]).
     """
     start = time.perf_counter()
     result = FarmResult(job)
@@ -101,7 +120,7 @@ def run_farm(job: Job, command: list[str], *, scheduler: str | None = None,
             for chunk in todo:
                 chunk.state = "pending"
                 fut = client.submit(render_chunk, command, chunk.first, chunk.last,
-                                    str(job.out), retries=retries, pure=False,
+                                    str(job.out), job.fingerprint, retries=retries, pure=False,
                                     key=f"nnrender-{job.fingerprint[:10]}-{chunk.first}-"
                                         f"{chunk.last}-{time.time_ns()}")
                 futures[fut] = chunk
@@ -119,6 +138,7 @@ def run_farm(job: Job, command: list[str], *, scheduler: str | None = None,
                         info = fut.result()
                         chunk.state, chunk.seconds, chunk.worker = ("done", info["seconds"],
                                                                     info["worker"])
+                        result.warnings.update(info["warnings"])
                         chunk.error = ""
                         result.rendered_chunks += 1
                     else:

@@ -124,15 +124,18 @@ class Job:
             except (OSError, ValueError):
                 raise NNRenderError(path, "corrupt job manifest; delete it to start the job "
                                           "again") from None
-        recorded = (old or {}).get("fingerprint")
-        if recorded is None and stamp.is_file():
-            recorded = stamp.read_text(encoding="utf-8").strip()
+        # the stamp says what the frames on disk are (a plain render may have replaced them
+        # since the manifest was written); the manifest only when there is no stamp
+        recorded = stamp.read_text(encoding="utf-8").strip() if stamp.is_file() else None
+        if recorded is None:
+            recorded = (old or {}).get("fingerprint")
         if recorded is not None and recorded != job.fingerprint and any(
                 job.frames_dir.glob("frame_[0-9]*.png")):
             raise NNRenderError(out, "holds frames of a different scene or settings; render "
                                      "into a new output folder (-o) or delete this one")
         job.chunks = split(job.first, job.last, job.chunk)
-        if old is not None and recorded == job.fingerprint and old.get("chunk") == job.chunk:
+        if (old is not None and old.get("fingerprint") == job.fingerprint
+                and old.get("chunk") == job.chunk):
             for chunk, saved in zip(job.chunks, old.get("chunks", []), strict=False):
                 if (saved.get("first"), saved.get("last")) == (chunk.first, chunk.last):
                     chunk.attempts = int(saved.get("attempts", 0))

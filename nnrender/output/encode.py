@@ -16,8 +16,12 @@ def frame_name(frame: int) -> str:
     return FRAME_PATTERN % frame
 
 
+def _host() -> str:
+    return socket.gethostname().replace(".", "_")  # no dots: names split on them
+
+
 def _owner() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
+    return f"{_host()}-{os.getpid()}"
 
 
 def temp_path(path: Path) -> Path:
@@ -30,7 +34,7 @@ def clear_stale_temps(folder: Path) -> None:
     """Remove the temporaries (``temp_path`` names, or older unnamed ones) that killed
     processes of this host left in ``folder``; those of live processes (other chunks) and
     of other hosts stay."""
-    host = socket.gethostname()
+    host = _host()
     for tmp in folder.glob(".*.tmp*"):
         owner = tmp.name[: tmp.name.rindex(".tmp")].rsplit(".", 1)[-1]
         name_host, _, pid = owner.rpartition("-")

@@ -12,15 +12,14 @@ from pathlib import Path
 
 import pytest
 
-# 3 epochs at 24 fps: hold/blend/end_hold of 0.2 s give 30 frames, 0.1/0.1/0 give 10
+# 3 epochs at 24 fps: hold/blend/end_hold of 0.2 s give 30 frames (the tests' SHORT: 10)
 LONG = {"hold": 0.2, "blend": 0.2, "end_hold": 0.2}
-SHORT = {"hold": 0.1, "blend": 0.1, "end_hold": 0}
 
 
 @pytest.fixture
 def farm_scene(synthetic_dump: Path, tmp_path: Path) -> Callable[..., Path]:
     """Writes ``tmp_path/<name>.yaml``: draft, 64x36, ``samples`` samples, a LONG (30
-    frames) or SHORT (10 frames) timeline; output.name is ``farmtest``."""
+    frames) or the given timeline; output.name is ``farmtest``."""
 
     def make(name: str = "scene", *, samples: int = 1, timeline: dict | None = None) -> Path:
         t = timeline or LONG

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from PIL import Image
 from nnrender.errors import NNRenderError
 from nnrender.farm.job import MANIFEST, STAMP, Job, frame_ok, split
 from nnrender.output.encode import frame_name, probe_mp4
+
+SHORT = {"hold": 0.1, "blend": 0.1, "end_hold": 0}  # 10 frames
 
 pytest.importorskip("distributed")
 
@@ -304,7 +307,7 @@ def test_unreachable_scheduler(farm_scene, farm, tmp_path: Path) -> None:
     """Nothing listens on port 9: one error line after the connect timeout, exit 2."""
     from nnrender.farm.dask_runner import CONNECT_TIMEOUT
 
-    scene = farm_scene(timeline={"hold": 0.1, "blend": 0.1, "end_hold": 0})
+    scene = farm_scene(timeline=SHORT)
     out = tmp_path / "out"
     start = time.monotonic()
     res = farm.run(scene, out, "--scheduler", "tcp://127.0.0.1:9", timeout=CONNECT_TIMEOUT + 60)
@@ -323,7 +326,7 @@ def test_unreachable_scheduler(farm_scene, farm, tmp_path: Path) -> None:
 def test_changed_scene_refused_damaged_frame_redone(farm_scene, farm, tmp_path: Path) -> None:
     """A finished job's folder, another plan (more samples): refused, old frames kept. A
     damaged frame: an error, then rendered again by the next run."""
-    scene = farm_scene(timeline={"hold": 0.1, "blend": 0.1, "end_hold": 0})
+    scene = farm_scene(timeline=SHORT)
     out = tmp_path / "out"
     first = farm.run(scene, out, "--workers", "1", "--chunk", "10")
     assert first.returncode == 0, first.stderr[-3000:]
@@ -367,7 +370,7 @@ def _pixels(path: Path) -> np.ndarray:
 
 def test_two_jobs_at_once(farm_scene, farm, tmp_path: Path) -> None:
     """Two jobs, two local clusters, two folders: neither disturbs the other."""
-    scene = farm_scene(timeline={"hold": 0.1, "blend": 0.1, "end_hold": 0})
+    scene = farm_scene(timeline=SHORT)
     out_a, out_b = tmp_path / "a", tmp_path / "b"
     proc_a = farm.start(scene, out_a, "--workers", "1", "--chunk", "5")
     proc_b = farm.start(scene, out_b, "--workers", "1", "--chunk", "5",
@@ -389,3 +392,21 @@ def test_two_jobs_at_once(farm_scene, farm, tmp_path: Path) -> None:
               if not np.array_equal(_pixels(out_a / "frames" / frame_name(f)),
                                     _pixels(out_b / "frames" / frame_name(f)))]
     assert differ == list(range(1, 11))
+
+
+def test_chunk_of_another_install_refuses_instead_of_replacing_frames(farm_scene, farm,
+                                                                      tmp_path: Path) -> None:
+    """A chunk whose plan differs from the farm's (NNRENDER_EXPECT_PLAN, as a worker with
+    another nnrender would) exits 2 and leaves the frames there alone."""
+    scene = farm_scene(timeline=SHORT)
+    out = tmp_path / "out"
+    res = farm.run(scene, out, "--workers", "1", "--chunk", "10")
+    assert res.returncode == 0, res.stderr[-3000:]
+    before = _mtimes(out / "frames")
+    env = dict(os.environ, NNRENDER_EXPECT_PLAN="0" * 16)
+    proc = subprocess.run([sys.executable, "-m", "nnrender", "render", str(scene), "--frames",
+                           "1-2", "-o", str(out), "--no-progress", "--set",
+                           "render.samples=3"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "plans the scene differently" in proc.stderr
+    assert _mtimes(out / "frames") == before
