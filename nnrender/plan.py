@@ -7,7 +7,6 @@ epochs and inputs, so a brightness means the same thing at epoch 1 and epoch 8.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from nnrender import colormaps
+from nnrender.config.load import per_layer
 from nnrender.config.schema import LayoutConfig, SceneConfig
 from nnrender.edges.connect import bundle_keys, edge_targets, plan_edges
 from nnrender.edges.groups import EdgeGroup, FieldPlan
@@ -273,15 +273,9 @@ def _resolve_styles(layout: LayoutConfig, layers: list[LayerInfo], default_cmap:
                     source: str | Path) -> list[_Resolved]:
     """Scene ``layout.layers`` entries (names or glob patterns, later ones win) per layer.
     A pattern that matches no layer is an error: it is almost always a typo."""
-    names = [layer.name for layer in layers]
-    used = dict.fromkeys(layout.layers, False)
     out = []
-    for layer in layers:
-        merged: dict[str, Any] = {}
-        for key, entry in layout.layers.items():
-            if key == layer.name or fnmatch.fnmatchcase(layer.name, key):
-                used[key] = True
-                merged.update({k: getattr(entry, k) for k in entry.model_fields_set})
+    names = [layer.name for layer in layers]
+    for merged in per_layer(layout.layers, names, "layout.layers", source):
         first = merged.get("arrange") or layout.arrange
         changes = sorted(merged.get("changes", []), key=lambda c: c.at)
         style = LayerStyle(
@@ -293,10 +287,6 @@ def _resolve_styles(layout: LayoutConfig, layers: list[LayerInfo], default_cmap:
         )
         out.append(_Resolved(style, changes, merged.get("label"),
                              merged.get("colormap") or default_cmap))
-    for key, hit in used.items():
-        if not hit:
-            shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
-            raise ConfigError(source, f"layout.layers.{key}: matches no layer ({shown})")
     return out
 
 

@@ -146,3 +146,26 @@ def load_config(
     merged["style"] = style_name or None
     config = _check(merged, scene if scene is not None else "--set")
     return config, base_dir
+
+
+def per_layer(entries: dict[str, Any], names: list[str], section: str,
+              source: str | Path) -> list[dict[str, Any]]:
+    """Per-layer overrides keyed by layer name or glob pattern (later entries win): for
+    each of ``names``, the keys its matching entries set. A pattern that matches no layer
+    is an error naming ``section``: it is almost always a typo."""
+    import fnmatch
+
+    used = dict.fromkeys(entries, False)
+    out = []
+    for name in names:
+        merged: dict[str, Any] = {}
+        for key, entry in entries.items():
+            if key == name or fnmatch.fnmatchcase(name, key):
+                used[key] = True
+                merged.update({k: getattr(entry, k) for k in entry.model_fields_set})
+        out.append(merged)
+    for key, hit in used.items():
+        if not hit:
+            shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+            raise ConfigError(source, f"{section}.{key}: matches no layer ({shown})")
+    return out

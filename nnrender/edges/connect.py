@@ -7,7 +7,6 @@ Geometry is decided here (bundled curves, radii), so the Blender side only trans
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from nnrender.config.load import per_layer
 from nnrender.config.schema import EdgesConfig
 from nnrender.edges import bundle as bundle_mod
 from nnrender.edges import field as field_mod
@@ -84,19 +84,7 @@ def _source_means(dump: Dump, epochs: list[int], layer: int, ends: Endpoints) ->
 
 def _overrides(config: EdgesConfig, layers: list[LayerInfo], source: str | Path
                ) -> list[dict[str, Any]]:
-    used = dict.fromkeys(config.layers, False)
-    out = []
-    for layer in layers:
-        merged: dict[str, Any] = {}
-        for key, entry in config.layers.items():
-            if key == layer.name or fnmatch.fnmatchcase(layer.name, key):
-                used[key] = True
-                merged.update({k: getattr(entry, k) for k in entry.model_fields_set})
-        out.append(merged)
-    for key, hit in used.items():
-        if not hit:
-            raise ConfigError(source, f"edges.layers.{key}: matches no layer")
-    return out
+    return per_layer(config.layers, [layer.name for layer in layers], "edges.layers", source)
 
 
 def _draws(layer: LayerInfo, over: dict[str, Any], config: EdgesConfig, weighted: bool,
