@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from test_layout import boxes_overlap, resnet_layers
+from test_layout import _adder, boxes_overlap, resnet_layers
 
 from nnrender.config.load import load_config
 from nnrender.edges import field as field_mod
@@ -123,10 +123,7 @@ def five_branches() -> list[LayerInfo]:
     """An Inception-like block of 5 branches (lanes -2..2) of different lengths, one of
     them a pooling branch: arcs into the concatenation cross other lanes."""
     layers: list[LayerInfo] = []
-
-    def add(name: str, kind: str, shape: list[int], *inbound: str) -> str:
-        layers.append(LayerInfo(name, kind, shape, inbound=list(inbound)))
-        return name
+    add = _adder(layers)
 
     x = add("stem", "Conv2D", [32, 32, 64], add("input", "InputLayer", [64, 64, 3]))
     tails = [add("a1", "Conv2D", [32, 32, 8], x)]
