@@ -19,6 +19,15 @@ def _pixels(image: bpy.types.Image) -> np.ndarray:
     return px.reshape(h, w, image.channels)[::-1].copy()
 
 
+def _linear(enc: np.ndarray) -> np.ndarray:
+    return np.where(enc <= 0.04045, enc / 12.92, ((enc + 0.055) / 1.055) ** 2.4)
+
+
+def _srgb(lin: np.ndarray) -> np.ndarray:
+    lin = np.clip(lin, 0, 1)
+    return np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055)
+
+
 def _hold_frame(plan: ScenePlan, epoch: int) -> int:
     return plan.timeline.frame_of_epoch(epoch)
 
@@ -78,5 +87,10 @@ def test_update_frame_changes_pixels(workbench_scene: BuiltScene, plan: ScenePla
         assert 0 < value < 1
         np.testing.assert_allclose(_pixels(image), plan.atlas.blend(value) / 255.0,
                                    atol=1 / 255)
+        # and the same against sRGB maths done here, not the atlas' lookup tables
+        lo, hi = (plan.atlas.blocks[0][k].astype(np.float64) / 255.0 for k in (0, 1))
+        lin = (1 - value) * _linear(lo[..., :3]) + value * _linear(hi[..., :3])
+        np.testing.assert_allclose(_pixels(image)[..., :3], np.rint(255 * _srgb(lin)) / 255.0,
+                                   atol=1.01 / 255)
     finally:
         workbench_scene.update_frame(plan.timeline.first_frame)

@@ -43,9 +43,11 @@ def _still(plan: ScenePlan, engine: str, scenes, images, path: Path) -> np.ndarr
 @pytest.mark.parametrize("style", STYLES)
 def test_style_still_matches_reference(style, style_plan, scenes, images, regen_refs,
                                        tmp_path):
-    img = _still(style_plan(style), "cycles", scenes, images, tmp_path / "f.png")
+    plan = style_plan(style)
+    img = _still(plan, "cycles", scenes, images, tmp_path / "f.png")
     assert img.shape == (108, 192, 3)
-    images.check_ref(img, f"style_{style}_cycles.png", regen_refs)
+    images.check_ref(img, f"style_{style}_cycles.png", regen_refs, plan,
+                     plan.timeline.last_frame, tmp_path)
 
 
 def test_paper_is_white_and_talk_dark_with_readable_network(style_plan, scenes, images,
@@ -108,3 +110,18 @@ def test_talk_renders_in_eevee(style_plan, scenes, images, tmp_path):
     fg = images.foreground(img, plan)
     assert 0.05 < fg.mean() < 0.9
     assert img.max() > 0.5, "maps glow"
+
+
+def test_reference_check_fails_without_the_legend(style_plan, images) -> None:
+    """The paper reference's colour bar is small; a still without it must fail the check."""
+    plan = style_plan("paper")
+    ref = images.load(Path(__file__).parent / "refs" / "style_paper_cycles.png")
+    regions = images.regions(plan, plan.timeline.last_frame, ref.shape[1], ref.shape[0])
+    background = images.srgb(plan.look["background"])
+    assert images.compare(ref, ref, regions, background) == []
+    legend = next(r for r in regions if r.name == "legend")
+    r0, r1, c0, c1 = legend.box
+    erased = ref.copy()
+    erased[r0:r1, c0:c1] = background
+    problems = images.compare(erased, ref, regions, background)
+    assert any("legend" in p for p in problems), problems

@@ -241,3 +241,60 @@ def test_fill_layer_takes_strided_tiles_too():
     fill_layer(strided, lay, 0, np.ascontiguousarray(rgba[:, :, ::-1])[:, :, ::-1])
     np.testing.assert_array_equal(fast, strided)
     np.testing.assert_array_equal(fast[1:4, 1:6], rgba[0])
+
+
+def _srgb_formula(lin: np.ndarray) -> np.ndarray:
+    """IEC 61966-2-1, in float64: linear 0..1 -> encoded 0..1."""
+    lin = np.clip(np.asarray(lin, dtype=np.float64), 0, 1)
+    return np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055)
+
+
+def _linear_formula(enc: np.ndarray) -> np.ndarray:
+    enc = np.asarray(enc, dtype=np.float64)
+    return np.where(enc <= 0.04045, enc / 12.92, ((enc + 0.055) / 1.055) ** 2.4)
+
+
+def test_srgb_tables_follow_the_formula_for_every_byte():
+    """The lookup tables behind the Workbench blend, against the sRGB formula itself."""
+    every = np.arange(256, dtype=np.uint8)
+    rgba = np.stack([every, every, every, every], axis=-1)
+    lin = _to_linear(rgba)
+    expected = np.repeat(_linear_formula(every / 255.0)[:, None], 3, axis=1)
+    np.testing.assert_allclose(lin[:, :3], expected, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(lin[:, 3], every / 255.0, atol=1e-7)  # alpha stays linear
+    # every byte survives the round trip; and each byte's own linear value (from the
+    # formula, not the table) encodes back to it
+    np.testing.assert_array_equal(_to_srgb(lin), rgba)
+    exact = np.repeat(_linear_formula(every / 255.0)[:, None], 4, axis=1).astype(np.float32)
+    exact[:, 3] = every / 255.0
+    np.testing.assert_array_equal(_to_srgb(exact), rgba)
+    # between bytes: the table's encoding is the formula's, rounded, to within one step
+    grid = np.linspace(0, 1, 40_001, dtype=np.float32)
+    probe = np.repeat(grid[:, None], 4, axis=1)
+    want = np.rint(255 * _srgb_formula(grid))
+    got = _to_srgb(probe)[:, 0].astype(np.float64)
+    assert np.abs(got - want).max() <= 1
+    assert (got == want).mean() > 0.99
+
+
+def test_blend_matches_an_independent_linear_mix():
+    """``AtlasPlan.blend`` (tables, row slices) against float64 sRGB maths on its blocks."""
+    shapes = [(3, 5, 7), (10, 1, 1)]
+    lay = plan_atlas(shapes, epochs=3, max_tile=64)
+    atlas = AtlasPlan.empty(lay)
+    rng = np.random.default_rng(7)
+    for e, per_layer in enumerate(_random_tiles(lay, shapes, rng)):
+        for i, tiles in enumerate(per_layer):
+            atlas.fill(e, i, tiles)
+    blocks = atlas.blocks[0].astype(np.float64) / 255.0
+    for value in (0.0, 0.25, 0.5, 1.0, 1.7, 2.0):
+        lo = int(np.floor(value))
+        hi = min(lo + 1, 2)
+        t = value - lo
+        mixed = (1 - t) * _linear_formula(blocks[lo][..., :3]) + t * _linear_formula(
+            blocks[hi][..., :3])
+        want = np.rint(255 * _srgb_formula(mixed))
+        got = atlas.blend(value)[..., :3].astype(np.float64)
+        assert np.abs(got - want).max() <= 1, value
+        alpha = np.rint(255 * ((1 - t) * blocks[lo][..., 3] + t * blocks[hi][..., 3]))
+        assert np.abs(atlas.blend(value)[..., 3] - alpha).max() <= 1
