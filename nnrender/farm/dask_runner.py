@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from nnrender.errors import NNRenderError
-from nnrender.farm.job import Job, frame_ok
+from nnrender.farm.job import Chunk, Job, frame_ok
 from nnrender.output.encode import encode_mp4, frame_name, temp_path
 from nnrender.pipeline import EXPECT_PLAN_ENV
 
@@ -54,12 +54,15 @@ def render_chunk(args: list[str], first: int, last: int, out: str,
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
                           preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+    info = {"first": first, "last": last, "seconds": time.perf_counter() - start,
+            "worker": f"{socket.gethostname()}:{os.getpid()}", "error": ""}
     if proc.returncode != 0:
+        # returned, not raised: the farm counts and retries the try itself (Dask would log a
+        # traceback per failed task, and retry without telling how often)
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
-        raise RuntimeError(f"frames {first}-{last}: exit {proc.returncode}: {tail}")
+        return info | {"error": f"exit {proc.returncode}: {tail}", "warnings": []}
     warned = [line for line in proc.stderr.splitlines() if line.startswith("nnrender: warning:")]
-    return {"first": first, "last": last, "seconds": time.perf_counter() - start,
-            "worker": f"{socket.gethostname()}:{os.getpid()}", "warnings": warned}
+    return info | {"warnings": warned}
 
 
 @dataclass
@@ -109,6 +112,11 @@ def run_farm(job: Job, command: list[str], *, scheduler: str | None = None,
     """
     start = time.perf_counter()
     result = FarmResult(job)
+    for f in range(job.first, job.last + 1):
+        path = job.frames_dir / frame_name(f)
+        if path.is_dir():
+            raise NNRenderError(path, "a folder where a frame goes: remove it, then run the "
+                                      "same command again")
     todo = [c for c in job.chunks if c.state != "done"]
     total = job.last - job.first + 1
     if todo:
@@ -116,37 +124,48 @@ def run_farm(job: Job, command: list[str], *, scheduler: str | None = None,
 
         client, cluster = _client(scheduler, workers)
         try:
-            futures = {}
-            for chunk in todo:
+            futures: dict[Any, Chunk] = {}
+            tries: dict[int, int] = {}  # tries of each chunk in this run, by id
+
+            def submit(chunk: Chunk) -> None:
                 chunk.state = "pending"
                 fut = client.submit(render_chunk, command, chunk.first, chunk.last,
-                                    str(job.out), job.fingerprint, retries=retries, pure=False,
+                                    str(job.out), job.fingerprint, pure=False,
                                     key=f"nnrender-{job.fingerprint[:10]}-{chunk.first}-"
                                         f"{chunk.last}-{time.time_ns()}")
                 futures[fut] = chunk
+                pending.add(fut)
+
+            pending = as_completed([], with_results=False)
+            for chunk in todo:
+                submit(chunk)
             job.save()
-            pending = as_completed(list(futures), with_results=False)
-            remaining = len(futures)
             last_report = -1
-            while remaining:
+            while not pending.is_empty():
                 batch = pending.next_batch(block=False)
                 for fut in batch:
-                    remaining -= 1
-                    chunk = futures[fut]
+                    chunk = futures.pop(fut)
                     chunk.attempts += 1
-                    if fut.status == "finished":
-                        info = fut.result()
+                    tries[id(chunk)] = tries.get(id(chunk), 0) + 1
+                    info = fut.result() if fut.status == "finished" else None
+                    if info is not None and not info["error"]:
                         chunk.state, chunk.seconds, chunk.worker = ("done", info["seconds"],
                                                                     info["worker"])
                         result.warnings.update(info["warnings"])
                         chunk.error = ""
                         result.rendered_chunks += 1
                     else:
-                        chunk.state = "failed"
-                        exc = fut.exception()
-                        chunk.error = str(exc).splitlines()[0] if exc else fut.status
-                        result.failed.append(f"frames {chunk.first}-{chunk.last}: "
-                                             f"{chunk.error}")
+                        if info is not None:
+                            chunk.error, chunk.worker = info["error"], info["worker"]
+                        else:  # the task itself failed: its worker died too often, say
+                            exc = fut.exception()
+                            chunk.error = str(exc).splitlines()[0] if exc else fut.status
+                        if tries[id(chunk)] <= retries:
+                            submit(chunk)
+                        else:
+                            chunk.state = "failed"
+                            result.failed.append(f"frames {chunk.first}-{chunk.last}: "
+                                                 f"{chunk.error}")
                     job.save()
                 done = len(job.done_frames())
                 if progress and done != last_report:

@@ -144,6 +144,8 @@ def test_failed_chunk_is_retried_then_resumed(failed_run: dict) -> None:
     assert res.stderr.strip().splitlines()[-1] == errors[0]
     assert errors[0].startswith(f"nnrender: error: {out}: 1 chunks failed (frames 1-10")
     assert "blender.log" in errors[0] and "Is a directory" in errors[0]
+    assert errors[0].count("frames 1-10") == 1, errors[0]
+    assert "Traceback" not in res.stderr and "Compute Failed" not in res.stderr
     assert res.stdout == ""
     (chunk,) = failed_run["manifest"]["chunks"]
     assert (chunk["first"], chunk["last"], chunk["state"]) == (1, 10, "failed")
@@ -167,8 +169,6 @@ def test_failed_chunk_is_retried_then_resumed(failed_run: dict) -> None:
     assert (out / "blender.log").is_file()
 
 
-@pytest.mark.xfail(strict=True, reason="farm.json counts one attempt per farm run: run_farm "
-                   "adds 1 when a chunk's future completes, after Dask has retried it")
 def test_failed_chunk_attempts_count_every_try(failed_run: dict) -> None:
     """With --retries 1 a failing chunk is tried twice (test_failed_chunk_is_retried...
     sees both processes); farm.json's attempts should say so."""
@@ -176,3 +176,20 @@ def test_failed_chunk_attempts_count_every_try(failed_run: dict) -> None:
     assert tries == 1 + RETRIES
     (chunk,) = failed_run["manifest"]["chunks"]
     assert chunk["attempts"] == tries
+
+
+def test_folder_where_a_frame_goes_is_one_error_line(synthetic_dump: Path,
+                                                     tmp_path: Path) -> None:
+    """A folder named like a frame (frame_00007.png/) is reported before anything renders:
+    one line naming it, exit 2, the folder left alone."""
+    scene = _scene(tmp_path, synthetic_dump, quality="draft",
+                   render={"resolution": [64, 36], "samples": 1, "denoise": "off"})
+    out = tmp_path / "out"
+    odd = out / "frames" / frame_name(7)
+    odd.mkdir(parents=True)
+    res, seen = _watch(scene, out, "--workers", "1", "--chunk", "5")
+    assert res.returncode == 2, res.stderr[-3000:]
+    lines = res.stderr.strip().splitlines()
+    assert lines == [f"nnrender: error: {odd}: a folder where a frame goes: remove it, then "
+                     "run the same command again"], res.stderr[-3000:]
+    assert seen == {} and odd.is_dir()
