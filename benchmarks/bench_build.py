@@ -187,7 +187,7 @@ def make_keras_dump(name: str, out: Path) -> None:
     isolate_home()
     from keras_apps import application
 
-    from nnrender.model.keras_reader import dump_keras
+    from nnrender.model.keras_capture import dump_keras
 
     case = CASES[name]
     model, x = application(case.model or name)

@@ -53,7 +53,8 @@ def run_model(name: str) -> dict[str, Any]:
     import keras  # noqa: F401 - imported before the clock starts: build_s is the model only
     from keras_apps import application
 
-    from nnrender.model.keras_reader import dump_keras, dump_size
+    from nnrender.model.capture import dump_size
+    from nnrender.model.keras_capture import dump_keras
 
     start = time.perf_counter()
     model, x = application(name)

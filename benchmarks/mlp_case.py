@@ -32,7 +32,7 @@ def make_dump(out: Path, epochs: int = 4, seed: int = 0) -> None:
     import keras
     from sklearn.datasets import load_digits
 
-    from nnrender.model.keras_reader import dump_keras
+    from nnrender.model.keras_capture import dump_keras
 
     keras.utils.set_random_seed(seed)
     digits = load_digits()

@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 from nnrender import __version__
-from nnrender.errors import EXIT_BAD_INPUT, NNRenderError
+from nnrender.errors import EXIT_BAD_INPUT, NNRenderError, NNRenderWarning
 
 ENGINES = ("cycles", "eevee", "workbench")
 _TF_NOISE = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} \d\d:)")
@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--no-weights", action="store_true", help="do not store layer weights")
 
     render = sub.add_parser("render", help="render a scene YAML to frames, a video, a still")
-    render.add_argument("scene", type=Path, help="scene YAML")
+    render.add_argument("scene", type=Path,
+                        help="scene YAML, or the name of a bundled scene (scenes/)")
     _add_render_options(render, presets, styles)
     t = render.add_argument_group("what to render")
     t.add_argument("--frames", metavar="A-B", help="only these frames (no video is encoded)")
@@ -94,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override any scene key, e.g. --set render.samples=4 (repeatable)")
     farm = sub.add_parser("farm", help="render a scene in frame chunks on a Dask cluster "
                                        "(resumable; one Blender process per chunk)")
-    farm.add_argument("scene", type=Path, help="scene YAML")
+    farm.add_argument("scene", type=Path,
+                      help="scene YAML, or the name of a bundled scene (scenes/)")
     _add_render_options(farm, presets, styles)
     f = farm.add_argument_group("farm")
     f.add_argument("--scheduler", metavar="ADDRESS",
@@ -212,7 +214,7 @@ def _render(scene: Path | None, cli_layer: dict, args: argparse.Namespace, out: 
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from importlib import resources
+    from nnrender.config.bundled import resolve
 
     out = (args.out or Path("nnrender-demo")).resolve()
     work = out / "model"
@@ -227,13 +229,17 @@ def _demo(args: argparse.Namespace) -> int:
             sys.stderr.write(line)
     if proc.wait() != 0:
         return proc.returncode
-    scene = Path(str(resources.files("nnrender").joinpath("scenes/demo.yaml")))
+    scene = resolve("scene", "demo")
     layer = _cli_layer(args)
     layer["dump"] = str(work / "dump")
     return _render(scene, layer, args, out, video=True, still=0)
 
 
 def _dump(args: argparse.Namespace) -> int:
+    from nnrender.errors import NNRenderWarning
+
+    # the reader's warnings are in the manifest, printed below as one line each
+    warnings.filterwarnings("ignore", category=NNRenderWarning)
     if not args.inputs:
         raise NNRenderError("--input", "give at least one input: an image, a .npy file or "
                                        "digits:N")
@@ -246,21 +252,14 @@ def _dump(args: argparse.Namespace) -> int:
     from nnrender.model.ir import check_dump_target
 
     check_dump_target(args.out)  # before minutes of work, not after
-    from nnrender.model.formats import open_model
-    from nnrender.model.inputs import load_inputs
-    from nnrender.model.keras_reader import dump_keras
+    from nnrender.model.inputs import load_model_inputs
+    from nnrender.model.keras_capture import dump_keras
+    from nnrender.model.keras_files import input_shapes, open_model
 
     model, series = open_model(args.model, builder=args.builder, weights=args.weights,
                                allow_gaps=args.allow_gaps)
-    shapes = [list(t.shape[1:]) for t in model.inputs]
-    if len(shapes) == 1:
-        inputs = load_inputs(args.inputs, shapes[0], scale=args.scale, resize=args.resize)
-    elif len(args.inputs) == len(shapes):
-        inputs = [load_inputs([spec], shape, scale=args.scale, resize=args.resize)
-                  for spec, shape in zip(args.inputs, shapes, strict=True)]
-    else:
-        raise NNRenderError("--input", f"the model has {len(shapes)} inputs: give one --input "
-                                       "per input, in order")
+    inputs = load_model_inputs(args.inputs, input_shapes(model), scale=args.scale,
+                               resize=args.resize)
     out = dump_keras(model, series, inputs, args.out,
                      input_source=",".join(str(p) for p in args.inputs),
                      dtype="float16" if args.float16 else "float32", max_maps=args.max_maps,
@@ -279,7 +278,13 @@ def main(argv: list[str] | None = None) -> int:
     isolate_home()
     parser = build_parser()
     args = parser.parse_args(argv)
-    warnings.simplefilter("ignore")  # plan warnings are printed as one line each instead
+    if getattr(args, "scene", None) is not None:
+        from nnrender.config.bundled import scene_file
+
+        args.scene = scene_file(args.scene)
+    # nnrender's own warnings are printed as one line each (the plan's and the manifest's);
+    # every other library's still reach the user
+    warnings.filterwarnings("ignore", category=NNRenderWarning)
     try:
         if args.command == "demo":
             return _demo(args)

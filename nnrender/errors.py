@@ -30,3 +30,17 @@ class DumpError(NNRenderError):
 
 class ModelError(NNRenderError):
     """A model or weights file cannot be read, or does not fit the architecture."""
+
+
+class NNRenderWarning(UserWarning):
+    """Something nnrender did differently from what was asked (a layer recorded as a generic
+    block, an output with no batch axis). Readers issue these with ``warnings.warn`` and also
+    list them in the manifest, so the command line can ignore this category alone and print
+    the manifest's list instead, while other libraries' warnings still reach the user."""
+
+
+def one_line(text: object, limit: int = 240) -> str:
+    """Collapse an exception message to one short line: framework messages span lines and
+    dump whole tensors, and a ``ModelError`` is printed as a single line."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."

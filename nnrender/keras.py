@@ -1,5 +1,5 @@
 """Keras integration for users' training scripts: ``from nnrender.keras import Recorder``."""
 
-from nnrender.model.recorder import Recorder
+from nnrender.model.keras_recorder import Recorder
 
 __all__ = ["Recorder"]

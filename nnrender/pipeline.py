@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from nnrender.errors import ConfigError, NNRenderError
 from nnrender.model.ir import Dump
 from nnrender.output.encode import clear_stale_temps, encode_mp4, frame_name, temp_path
 from nnrender.plan import ScenePlan, make_plan
+
+if TYPE_CHECKING:  # no bpy at import time: Blender loads only once a plan exists
+    from nnrender.blender.scene import BuiltScene
 
 EXPECT_PLAN_ENV = "NNRENDER_EXPECT_PLAN"  # set by a farm: the fingerprint its chunks must plan
 
@@ -82,21 +86,80 @@ def _progress_bar(total: int, done: int, enabled: bool):
                 dynamic_ncols=True, desc="render")
 
 
+def _still_frame(request: RenderRequest, config: SceneConfig, last: int,
+                 source: str | Path) -> int | None:
+    if request.still is None:
+        return None
+    frame = request.still or config.output.still_frame or last
+    if not 1 <= frame <= last:
+        where = "--still" if request.still else f"{source}: output.still_frame"
+        raise ConfigError(where, f"frame {frame} outside 1-{last}")
+    return frame
+
+
+def _stamp_frames(frames_dir: Path, fingerprint: str) -> None:
+    """Frames of another plan are removed (reusing them would mix scenes; only our own files
+    go, render_frames clears the temporaries), then the folder is stamped with this plan."""
+    stamp = frames_dir / ".plan"
+    current = stamp.is_file() and stamp.read_text() == fingerprint
+    if frames_dir.is_dir() and not current:
+        for old in frames_dir.glob("frame_[0-9]*.png"):
+            old.unlink()
+    frames_dir.mkdir(parents=True, exist_ok=True)
+    if not current:  # atomically: farm chunks in other processes read it at any moment
+        tmp = temp_path(stamp)
+        tmp.write_text(fingerprint)
+        tmp.replace(stamp)
+
+
+def _render_video(built: BuiltScene, plan: ScenePlan, config: SceneConfig, engine: str,
+                  frames: tuple[int, int], request: RenderRequest, log: Path,
+                  result: RenderResult) -> None:
+    """Frames ``frames`` (inclusive) that are not on disk yet, then the video when they are
+    the whole timeline."""
+    from nnrender.blender import render as brender
+
+    out = request.out_dir
+    frames_dir = out / "frames"
+    fingerprint = plan_fingerprint(plan, engine)
+    expected = os.environ.get(EXPECT_PLAN_ENV)
+    if expected and expected != fingerprint:  # a farm chunk on a different install
+        raise NNRenderError(out, "this machine plans the scene differently from the farm "
+                                 "(another nnrender or numpy version?): frames not "
+                                 "rendered here")
+    _stamp_frames(frames_dir, fingerprint)
+    first, last = frames
+    todo = list(range(first, last + 1))
+    already = sum((frames_dir / frame_name(f)).is_file() for f in todo)
+    bar = _progress_bar(len(todo), already, request.progress)
+    times: list[float] = []
+
+    def tick(frame: int, seconds: float) -> None:
+        if seconds > 0:
+            times.append(seconds)
+            bar.update(1)
+
+    try:
+        result.rendered = brender.render_frames(built, todo, frames_dir, log, tick)
+    finally:
+        bar.close()
+    result.frames_dir = frames_dir
+    result.seconds_per_frame = sum(times) / len(times) if times else 0.0
+    whole = (first, last) == (plan.timeline.first_frame, plan.timeline.last_frame)
+    if config.output.video and whole:
+        result.video = encode_mp4(frames_dir, first, len(todo), config.render.fps,
+                                  out / f"{config.output.name}.mp4")
+
+
 def run_render(config: SceneConfig, base_dir: Path, request: RenderRequest,
                source: str | Path = "scene") -> RenderResult:
-    dump_path = resolve_dump(config, base_dir, source)
-    dump = Dump(dump_path)
+    dump = Dump(resolve_dump(config, base_dir, source))
     engine = request.engine or config.render.engine
     plan = make_plan(dump, config, source)
     last = plan.timeline.last_frame
-    first_frame, last_frame = (parse_frames(request.frames, last) if request.frames
-                               else (plan.timeline.first_frame, last))
-    still_frame = None
-    if request.still is not None:
-        still_frame = request.still or config.output.still_frame or last
-        if not 1 <= still_frame <= last:
-            where = "--still" if request.still else f"{source}: output.still_frame"
-            raise ConfigError(where, f"frame {still_frame} outside 1-{last}")
+    frames = (parse_frames(request.frames, last) if request.frames
+              else (plan.timeline.first_frame, last))
+    still_frame = _still_frame(request, config, last, source)
     for msg in plan.warnings:  # after the request is checked: a bad one is one line
         print(f"nnrender: warning: {msg}", file=sys.stderr)
     out = request.out_dir
@@ -112,54 +175,16 @@ def run_render(config: SceneConfig, base_dir: Path, request: RenderRequest,
     from nnrender.blender import build as bbuild  # heavy: Blender loads here
     from nnrender.blender import render as brender
 
+    log = out / "blender.log"
     t0 = time.perf_counter()
     built = bbuild.build(plan, engine)
     build_s = time.perf_counter() - t0
     if request.save_blend:
-        brender.save_blend(request.save_blend)
-    log = out / "blender.log"
+        with brender.blender_output_to(log):  # Blender's "Info: Saved copy as ..."
+            brender.save_blend(request.save_blend)
     result = RenderResult(plan)
-
     if request.video:
-        frames_dir = out / "frames"
-        fingerprint = plan_fingerprint(plan, engine)
-        expected = os.environ.get(EXPECT_PLAN_ENV)
-        if expected and expected != fingerprint:  # a farm chunk on a different install
-            raise NNRenderError(out, "this machine plans the scene differently from the farm "
-                                     "(another nnrender or numpy version?): frames not "
-                                     "rendered here")
-        stamp = frames_dir / ".plan"
-        if frames_dir.is_dir() and (not stamp.is_file() or stamp.read_text() != fingerprint):
-            # frames of another plan: reusing them would mix scenes. Only our own files go
-            # (render_frames clears the temporaries)
-            for old in frames_dir.glob("frame_[0-9]*.png"):
-                old.unlink()
-        frames_dir.mkdir(parents=True, exist_ok=True)
-        if not stamp.is_file() or stamp.read_text() != fingerprint:
-            # atomically: farm chunks in other processes read it at any moment
-            tmp = temp_path(stamp)
-            tmp.write_text(fingerprint)
-            tmp.replace(stamp)
-        frames = list(range(first_frame, last_frame + 1))
-        already = sum((frames_dir / frame_name(f)).is_file() for f in frames)
-        bar = _progress_bar(len(frames), already, request.progress)
-        times: list[float] = []
-
-        def tick(frame: int, seconds: float) -> None:
-            if seconds > 0:
-                times.append(seconds)
-                bar.update(1)
-
-        try:
-            result.rendered = brender.render_frames(built, frames, frames_dir, log, tick)
-        finally:
-            bar.close()
-        result.frames_dir = frames_dir
-        result.seconds_per_frame = sum(times) / len(times) if times else 0.0
-        whole = (first_frame, last_frame) == (plan.timeline.first_frame, last)
-        if config.output.video and whole:
-            result.video = encode_mp4(frames_dir, first_frame, len(frames), config.render.fps,
-                                      out / f"{config.output.name}.mp4")
+        _render_video(built, plan, config, engine, frames, request, log, result)
     if still_frame is not None:
         result.still = brender.render_to(built, still_frame, out / f"{config.output.name}.png",
                                          log)

@@ -21,20 +21,31 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
 import bpy
 import numpy as np
 
-from nnrender.blender.build import (
-    BuiltScene,
-    _fcurve,
-    _keys,
-    _math,
-    _no_light_sampling,
-    _node,
-    _sock,
+from nnrender.blender.anim import animate
+from nnrender.blender.materials import (
+    PRESENT_ATTR,
+    WEIGHT_ATTR,
+    edge_material,
+    flat_material,
+    plain_material,
+    rgb,
+)
+from nnrender.blender.mesh import mesh, new_object, set_attribute
+from nnrender.blender.nodes import (
+    geometry_socket,
+    group_input,
+    math_op,
+    mix,
+    named,
+    node,
     socket_id,
 )
+from nnrender.blender.scene import BuiltScene
 from nnrender.edges.groups import EdgeGroup, FieldPlan
 from nnrender.plan import ScenePlan
 
@@ -43,47 +54,22 @@ BUNDLE_SOCKET = "Bundle"
 RADIUS_SOCKET = "Radius"
 MIN_RADIUS_SOCKET = "Min Radius"
 MESH_SOCKET = "As Mesh"  # Eevee, Workbench: thin tubes, material index 1 where w < 0
-WEIGHT_ATTR = "weight"  # the blended signed weight, curve domain, for the shader
-PRESENT_ATTR = "present"  # 1 where drawn at this epoch, easing in/out between epochs
-# Edges are flat, unlit colour (emission over a Transparent BSDF): thin lines read as a
-# diagram's, in every light and style, and Cycles evaluates no BSDF at each of their many
-# transparent hits (640x360, 16 spp, 5k curves: ~5 s with emission vs ~10 s with a
-# Principled surface; 3.5 s without edges). Strength: the style's map emission, at least 1
-# (exact colours on white paper; dark styles glow through their bloom).
-EDGE_MIN_EMISSION = 1.0
+# Edges are flat, unlit colour (emission over a Transparent BSDF, its strength from the
+# plan): thin lines read as a diagram's, in every light and style, and Cycles evaluates no
+# BSDF at each of their many transparent hits (640x360, 16 spp, 5k curves: ~5 s with
+# emission vs ~10 s with a Principled surface; 3.5 s without edges).
 FIELD_NAME = "nnrender_field"
 FIELD_LINES = "nnrender_field_lines"
-# opacity = group.opacity * (ALPHA_FLOOR + (1 - ALPHA_FLOOR) * |w|): weak edges stay visible
-ALPHA_FLOOR = 0.25
 
 
 # ------------------------------------------------------------------ geometry nodes
 
 
-def _float_input(ng: bpy.types.NodeTree, name: str, default: float) -> None:
-    sock = ng.interface.new_socket(name, in_out="INPUT", socket_type="NodeSocketFloat")
-    sock.default_value = default
-
-
-def _named(ng, name: str, data_type: str, loc) -> bpy.types.NodeSocket:
-    node = _node(ng, "GeometryNodeInputNamedAttribute", loc, data_type=data_type)
-    node.inputs["Name"].default_value = name
-    return node.outputs["Attribute"]
-
-
-def _present(ng, w, loc) -> bpy.types.NodeSocket:
+def _present(ng: bpy.types.NodeTree, w: bpy.types.NodeSocket,
+             loc: tuple[float, float]) -> bpy.types.NodeSocket:
     """1 where a weight is drawn (w != 0), else 0."""
-    return _math(ng, "SIGN", _math(ng, "ABSOLUTE", w, None, loc), None, (loc[0], loc[1] - 80))
-
-
-def _mix(ng, kind: str, fac, a, b, loc) -> bpy.types.NodeSocket:
-    """Mix node (``kind`` Float or Vector), factor clamped to 0..1."""
-    data_type = {"Float": "FLOAT", "Vector": "VECTOR"}[kind]
-    mix = _node(ng, "ShaderNodeMix", loc, data_type=data_type, clamp_factor=True)
-    ng.links.new(fac, _sock(mix.inputs, "Factor_Float"))
-    ng.links.new(a, _sock(mix.inputs, f"A_{kind}"))
-    ng.links.new(b, _sock(mix.inputs, f"B_{kind}"))
-    return _sock(mix.outputs, f"Result_{kind}")
+    return math_op(ng, "SIGN", math_op(ng, "ABSOLUTE", w, None, loc), None,
+                   (loc[0], loc[1] - 80))
 
 
 def edges_group(epochs: int) -> bpy.types.NodeTree:
@@ -100,62 +86,62 @@ def edges_group(epochs: int) -> bpy.types.NodeTree:
     if found is not None:
         return found
     ng = bpy.data.node_groups.new(name, "GeometryNodeTree")
-    ng.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
-    _float_input(ng, EPOCH_SOCKET, 0.0)
-    _float_input(ng, BUNDLE_SOCKET, 0.0)
-    _float_input(ng, RADIUS_SOCKET, 0.01)
-    _float_input(ng, MIN_RADIUS_SOCKET, 0.002)
-    ng.interface.new_socket(MESH_SOCKET, in_out="INPUT", socket_type="NodeSocketBool")
-    ng.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
-    gin = _node(ng, "NodeGroupInput", (-1400, 0))
-    gout = _node(ng, "NodeGroupOutput", (2050, 0))
+    geometry_socket(ng, "INPUT")
+    group_input(ng, EPOCH_SOCKET, "NodeSocketFloat", 0.0)
+    group_input(ng, BUNDLE_SOCKET, "NodeSocketFloat", 0.0)
+    group_input(ng, RADIUS_SOCKET, "NodeSocketFloat", 0.01)
+    group_input(ng, MIN_RADIUS_SOCKET, "NodeSocketFloat", 0.002)
+    group_input(ng, MESH_SOCKET, "NodeSocketBool")
+    geometry_socket(ng, "OUTPUT")
+    gin = node(ng, "NodeGroupInput", (-1400, 0))
+    gout = node(ng, "NodeGroupOutput", (2050, 0))
 
     # blended weight and presence (1 where drawn at the epoch, eased between epochs), both
     # evaluated on the curve domain by Store Named Attribute
-    w = _named(ng, "w_0", "FLOAT", (-1200, 400))
+    w = named(ng, "w_0", "FLOAT", (-1200, 400))
     here = _present(ng, w, (-1100, 800))
     for i in range(1, epochs):
         x = -1200 + 150 * i
-        fac = _math(ng, "SUBTRACT", gin.outputs[EPOCH_SOCKET], float(i - 1), (x, 600),
+        fac = math_op(ng, "SUBTRACT", gin.outputs[EPOCH_SOCKET], float(i - 1), (x, 600),
                     clamp=True)
-        wi = _named(ng, f"w_{i}", "FLOAT", (x - 100, 300))
-        w = _mix(ng, "Float", fac, w, wi, (x, 450))
-        here = _mix(ng, "Float", fac, here, _present(ng, wi, (x, 900)), (x, 750))
+        wi = named(ng, f"w_{i}", "FLOAT", (x - 100, 300))
+        w = mix(ng, "Float", fac, w, wi, (x, 450))
+        here = mix(ng, "Float", fac, here, _present(ng, wi, (x, 900)), (x, 750))
     geo = gin.outputs["Geometry"]
     for name, value, y in ((WEIGHT_ATTR, w, 0), (PRESENT_ATTR, here, -150)):
-        store = _node(ng, "GeometryNodeStoreNamedAttribute", (-200, y), data_type="FLOAT",
+        store = node(ng, "GeometryNodeStoreNamedAttribute", (-200, y), data_type="FLOAT",
                       domain="CURVE")
         store.inputs["Name"].default_value = name
         ng.links.new(geo, store.inputs["Geometry"])
         ng.links.new(value, store.inputs["Value"])
         geo = store.outputs["Geometry"]
 
-    weight = _named(ng, WEIGHT_ATTR, "FLOAT", (0, 400))
-    size = _math(ng, "ABSOLUTE", weight, None, (150, 400))
-    present = _named(ng, PRESENT_ATTR, "FLOAT", (0, 250))
-    zero = _node(ng, "FunctionNodeCompare", (300, 300), data_type="FLOAT",
+    weight = named(ng, WEIGHT_ATTR, "FLOAT", (0, 400))
+    size = math_op(ng, "ABSOLUTE", weight, None, (150, 400))
+    present = named(ng, PRESENT_ATTR, "FLOAT", (0, 250))
+    zero = node(ng, "FunctionNodeCompare", (300, 300), data_type="FLOAT",
                  operation="LESS_EQUAL")
     ng.links.new(present, zero.inputs["A"])
     zero.inputs["B"].default_value = 0.0
-    delete = _node(ng, "GeometryNodeDeleteGeometry", (600, 0), domain="CURVE", mode="ALL")
+    delete = node(ng, "GeometryNodeDeleteGeometry", (600, 0), domain="CURVE", mode="ALL")
     ng.links.new(geo, delete.inputs["Geometry"])
     ng.links.new(zero.outputs["Result"], delete.inputs["Selection"])
     geo = delete.outputs["Geometry"]
 
-    pos = _mix(ng, "Vector", gin.outputs[BUNDLE_SOCKET],
-               _named(ng, "straight", "FLOAT_VECTOR", (600, -300)),
-               _named(ng, "bundled", "FLOAT_VECTOR", (600, -450)), (800, -300))
-    setpos = _node(ng, "GeometryNodeSetPosition", (900, 0))
+    pos = mix(ng, "Vector", gin.outputs[BUNDLE_SOCKET],
+               named(ng, "straight", "FLOAT_VECTOR", (600, -300)),
+               named(ng, "bundled", "FLOAT_VECTOR", (600, -450)), (800, -300))
+    setpos = node(ng, "GeometryNodeSetPosition", (900, 0))
     ng.links.new(geo, setpos.inputs["Geometry"])
     ng.links.new(pos, setpos.inputs["Position"])
     geo = setpos.outputs["Geometry"]
 
-    span = _math(ng, "SUBTRACT", gin.outputs[RADIUS_SOCKET], gin.outputs[MIN_RADIUS_SOCKET],
+    span = math_op(ng, "SUBTRACT", gin.outputs[RADIUS_SOCKET], gin.outputs[MIN_RADIUS_SOCKET],
                  (600, 500))
-    radius = _math(ng, "MULTIPLY_ADD", size, span, (750, 450))
+    radius = math_op(ng, "MULTIPLY_ADD", size, span, (750, 450))
     ng.links.new(gin.outputs[MIN_RADIUS_SOCKET], radius.node.inputs[2])
-    radius = _math(ng, "MULTIPLY", radius, present, (900, 450))
-    setrad = _node(ng, "GeometryNodeSetCurveRadius", (1100, 0))
+    radius = math_op(ng, "MULTIPLY", radius, present, (900, 450))
+    setrad = node(ng, "GeometryNodeSetCurveRadius", (1100, 0))
     ng.links.new(geo, setrad.inputs["Curve"])
     ng.links.new(radius, setrad.inputs["Radius"])
     geo = setrad.outputs["Curve"]
@@ -166,24 +152,24 @@ def edges_group(epochs: int) -> bpy.types.NodeTree:
     # 6.7 s without), and a mesh keeps a material index (renderers ignore it on Curves): in
     # Workbench, which reads no attributes, the sign picks one of two plain materials.
     # Cycles keeps the hair: camera-facing ribbons are cheap there.
-    coarse = _node(ng, "GeometryNodeSetSplineResolution", (1300, -300))
+    coarse = node(ng, "GeometryNodeSetSplineResolution", (1300, -300))
     coarse.inputs["Resolution"].default_value = 1
     ng.links.new(geo, coarse.inputs["Geometry"])
-    profile = _node(ng, "GeometryNodeCurvePrimitiveCircle", (1300, -500))
+    profile = node(ng, "GeometryNodeCurvePrimitiveCircle", (1300, -500))
     profile.inputs["Resolution"].default_value = 3
     # a triangle's projected width averages 3*sqrt(3)/pi = 1.65 times its circumradius:
     # scaled, the tubes look as wide as Cycles' ribbons (2 * radius)
     profile.inputs["Radius"].default_value = 2.0 / (3.0 * 3.0 ** 0.5 / math.pi)
-    tube = _node(ng, "GeometryNodeCurveToMesh", (1500, -300))
+    tube = node(ng, "GeometryNodeCurveToMesh", (1500, -300))
     ng.links.new(coarse.outputs["Geometry"], tube.inputs["Curve"])
     ng.links.new(profile.outputs["Curve"], tube.inputs["Profile Curve"])
-    ng.links.new(_node(ng, "GeometryNodeInputRadius", (1300, -650)).outputs[0],
+    ng.links.new(node(ng, "GeometryNodeInputRadius", (1300, -650)).outputs[0],
                  tube.inputs["Scale"])
-    setmat = _node(ng, "GeometryNodeSetMaterialIndex", (1700, -300))
+    setmat = node(ng, "GeometryNodeSetMaterialIndex", (1700, -300))
     ng.links.new(tube.outputs["Mesh"], setmat.inputs["Geometry"])
-    ng.links.new(_math(ng, "LESS_THAN", _named(ng, WEIGHT_ATTR, "FLOAT", (1500, -550)), 0.0,
+    ng.links.new(math_op(ng, "LESS_THAN", named(ng, WEIGHT_ATTR, "FLOAT", (1500, -550)), 0.0,
                        (1650, -500)), setmat.inputs["Material Index"])
-    switch = _node(ng, "GeometryNodeSwitch", (1850, 0), input_type="GEOMETRY")
+    switch = node(ng, "GeometryNodeSwitch", (1850, 0), input_type="GEOMETRY")
     ng.links.new(gin.outputs[MESH_SOCKET], switch.inputs["Switch"])
     ng.links.new(geo, switch.inputs["False"])
     ng.links.new(setmat.outputs["Geometry"], switch.inputs["True"])
@@ -194,108 +180,37 @@ def edges_group(epochs: int) -> bpy.types.NodeTree:
 # ------------------------------------------------------------------ materials
 
 
-def _rgb(color) -> tuple[float, float, float]:
-    return tuple(float(c) for c in color)
-
-
-def _glow_material(name: str, strength: float):
-    """Emission over a Transparent BSDF (Mix Shader), unlit and not sampled as a light.
-    Returns the material and its colour and opacity inputs to set or link."""
-    mat = _no_light_sampling(bpy.data.materials.new(name))
-    mat.surface_render_method = "BLENDED"  # Eevee: smooth alpha at few samples
-    nt = mat.node_tree
-    nt.nodes.clear()
-    glow = _node(nt, "ShaderNodeEmission", (0, 200))
-    glow.inputs["Strength"].default_value = strength
-    clear = _node(nt, "ShaderNodeBsdfTransparent", (0, -100))
-    mix = _node(nt, "ShaderNodeMixShader", (300, 0))
-    nt.links.new(clear.outputs[0], mix.inputs[1])
-    nt.links.new(glow.outputs[0], mix.inputs[2])
-    out = _node(nt, "ShaderNodeOutputMaterial", (550, 0))
-    nt.links.new(mix.outputs[0], out.inputs["Surface"])
-    return mat, glow.inputs["Color"], mix.inputs["Fac"]
-
-
-def _flat_material(name: str, color, strength: float, alpha: float) -> bpy.types.Material:
-    """One colour at one opacity (Workbench: the same, from ``diffuse_color``)."""
-    mat, color_in, alpha_in = _glow_material(name, strength)
-    color_in.default_value = (*_rgb(color), 1.0)
-    alpha_in.default_value = float(alpha)
-    mat.diffuse_color = (*_rgb(color), float(alpha))
-    return mat
-
-
-def _edge_material(name: str, group: EdgeGroup, emission: float) -> bpy.types.Material:
-    """The group's positive colour where the curve's ``weight`` > 0, else its negative one;
-    opacity = group.opacity * (ALPHA_FLOOR + (1 - ALPHA_FLOOR) * |w|)."""
-    mat, color_in, alpha_in = _glow_material(name, emission)
-    nt = mat.node_tree
-    weight = _node(nt, "ShaderNodeAttribute", (-900, 0), attribute_type="GEOMETRY",
-                   attribute_name=WEIGHT_ATTR).outputs["Fac"]
-    pick = _node(nt, "ShaderNodeMix", (-300, 300), data_type="RGBA", blend_type="MIX")
-    nt.links.new(_math(nt, "LESS_THAN", weight, 0.0, (-600, 300)),
-                 _sock(pick.inputs, "Factor_Float"))
-    _sock(pick.inputs, "A_Color").default_value = (*_rgb(group.positive), 1.0)
-    _sock(pick.inputs, "B_Color").default_value = (*_rgb(group.negative), 1.0)
-    nt.links.new(_sock(pick.outputs, "Result_Color"), color_in)
-    grow = _math(nt, "MULTIPLY_ADD", _math(nt, "ABSOLUTE", weight, None, (-600, -300)),
-                 1.0 - ALPHA_FLOOR, (-450, -300))
-    grow.node.inputs[2].default_value = ALPHA_FLOOR
-    present = _node(nt, "ShaderNodeAttribute", (-900, -500), attribute_type="GEOMETRY",
-                    attribute_name=PRESENT_ATTR).outputs["Fac"]
-    fade = _math(nt, "MULTIPLY", grow, present, (-300, -400))
-    nt.links.new(_math(nt, "MULTIPLY", fade, float(group.opacity), (-150, -300), clamp=True),
-                 alpha_in)
-    mat.diffuse_color = (*_rgb(group.positive), float(group.opacity))
-    mat.use_backface_culling = True  # Eevee's tubes: blend the faces in front only
-    return mat
-
-
-def _workbench_material(name: str, color) -> bpy.types.Material:
-    """Workbench shades with ``diffuse_color`` and nothing else. Opaque: its transparency
-    washes thin lines out to a faint tint (at alpha 0.85 they read as ~0.3)."""
-    mat = bpy.data.materials.new(name)
-    mat.diffuse_color = (*_rgb(color), 1.0)
-    return mat
-
-
 class _Materials:
-    """Edge materials, shared by the groups with equal colours and opacity."""
+    """Edge materials, shared by the groups with equal looks."""
 
-    def __init__(self, emission: float) -> None:
-        self.emission = emission
+    def __init__(self) -> None:
         self._made: dict[tuple, bpy.types.Material] = {}
 
-    def _get(self, key: tuple, make) -> bpy.types.Material:
+    def _get(self, key: tuple, make: Callable[[str], bpy.types.Material]
+             ) -> bpy.types.Material:
         if key not in self._made:
             self._made[key] = make(f"nnrender_edges_{len(self._made)}")
         return self._made[key]
 
     def shader(self, group: EdgeGroup) -> bpy.types.Material:
-        key = ("shader", _rgb(group.positive), _rgb(group.negative), float(group.opacity))
-        return self._get(key, lambda name: _edge_material(name, group, self.emission))
+        key = ("shader", rgb(group.positive), rgb(group.negative), float(group.opacity),
+               float(group.emission), float(group.alpha_floor))
+        return self._get(key, lambda name: edge_material(name, group))
 
-    def plain(self, color) -> bpy.types.Material:
-        key = ("plain", _rgb(color))
-        return self._get(key, lambda name: _workbench_material(name, color))
+    def plain(self, color: tuple[float, float, float]) -> bpy.types.Material:
+        key = ("plain", rgb(color))
+        return self._get(key, lambda name: plain_material(name, rgb(color)))
 
 
 # ------------------------------------------------------------------ curves
 
 
-def _hair(name: str, sizes: np.ndarray) -> bpy.types.Curves:
+def hair(name: str, sizes: np.ndarray) -> bpy.types.Curves:
+    """A hair Curves data-block with curves of ``sizes`` points each."""
     data = bpy.data.hair_curves.new(name)
     if len(sizes):
         data.add_curves(sizes.tolist())
     return data
-
-
-def _attr(data: bpy.types.Curves, name: str, kind: str, domain: str, values: np.ndarray):
-    attr = data.attributes.new(name, kind, domain)
-    key = "vector" if kind == "FLOAT_VECTOR" else "value"
-    dtype = np.bool_ if kind == "BOOLEAN" else np.float32
-    attr.data.foreach_set(key, np.ascontiguousarray(values, dtype=dtype).ravel())
-    return attr
 
 
 def object_name(group: EdgeGroup) -> str:
@@ -304,23 +219,19 @@ def object_name(group: EdgeGroup) -> str:
     return f"edges_{safe}"[:63]
 
 
-def _edges_object(group: EdgeGroup, materials: list[bpy.types.Material]) -> bpy.types.Object:
-    n, s = group.count, group.samples
+def _edges_object(group: EdgeGroup, materials: list[bpy.types.Material],
+                  collection: bpy.types.Collection) -> bpy.types.Object:
     name = object_name(group)
-    data = _hair(name, np.full(n, s, dtype=np.int64))
+    data = hair(name, np.full(group.count, group.samples, dtype=np.int64))
     straight = np.asarray(group.straight, dtype=np.float32).reshape(-1, 3)
     data.position_data.foreach_set("vector", straight.ravel())
-    _attr(data, "straight", "FLOAT_VECTOR", "POINT", straight)
-    _attr(data, "bundled", "FLOAT_VECTOR", "POINT", group.bundled.reshape(-1, 3))
+    set_attribute(data, "straight", "FLOAT_VECTOR", "POINT", straight)
+    set_attribute(data, "bundled", "FLOAT_VECTOR", "POINT", group.bundled.reshape(-1, 3))
     weights = np.asarray(group.weights, dtype=np.float32)
     for e in range(weights.shape[1]):
-        _attr(data, f"w_{e}", "FLOAT", "CURVE", weights[:, e])
-    for mat in materials:
-        data.materials.append(mat)
-    obj = bpy.data.objects.new(name, data)
-    obj["nnrender_edges"] = group.name
-    obj["nnrender_kind"] = group.kind
-    return obj
+        set_attribute(data, f"w_{e}", "FLOAT", "CURVE", weights[:, e])
+    return new_object(name, data, collection,
+                      {"nnrender_edges": group.name, "nnrender_kind": group.kind}, materials)
 
 
 def _edges_modifier(obj: bpy.types.Object, group: EdgeGroup, plan: ScenePlan,
@@ -332,19 +243,19 @@ def _edges_modifier(obj: bpy.types.Object, group: EdgeGroup, plan: ScenePlan,
     mod[socket_id(ng, MIN_RADIUS_SOCKET)] = float(min(group.min_radius, group.radius))
     epoch = socket_id(ng, EPOCH_SOCKET)
     mod[epoch] = 0.0
-    _keys(_fcurve(obj, f'modifiers["{mod.name}"]["{epoch}"]'), epoch_keys, "BEZIER")
+    animate(obj, f'modifiers["{mod.name}"]["{epoch}"]', epoch_keys, "BEZIER")
     bundle = socket_id(ng, BUNDLE_SOCKET)
     mod[bundle] = float(plan.bundle)
     if bundle_keys:
-        _keys(_fcurve(obj, f'modifiers["{mod.name}"]["{bundle}"]'), bundle_keys, "BEZIER")
+        animate(obj, f'modifiers["{mod.name}"]["{bundle}"]', bundle_keys, "BEZIER")
     return mod
 
 
 def build_edges(plan: ScenePlan, built: BuiltScene) -> list[bpy.types.Object]:
     """One Curves object per edge group (and the receptive field) in the main collection;
     the Epoch input keyed like ``scene["epoch"]``, Bundle like ``plan.bundle_keys``."""
-    scene = built.scene
-    mats = _Materials(max(EDGE_MIN_EMISSION, float(plan.look["emission"])))
+    collection = built.scene.collection
+    mats = _Materials()
     epoch_keys = [(float(f), float(v)) for f, v in plan.timeline.keys()]
     bundle_keys = [(float(f), float(v)) for f, v in plan.bundle_keys]
     out = []
@@ -353,13 +264,12 @@ def build_edges(plan: ScenePlan, built: BuiltScene) -> list[bpy.types.Object]:
             pair = [mats.plain(group.positive), mats.plain(group.negative)]
         else:  # the shader picks the colour; the same material for either index
             pair = [mats.shader(group)] * 2
-        obj = _edges_object(group, pair)
-        scene.collection.objects.link(obj)
+        obj = _edges_object(group, pair, collection)
         mod = _edges_modifier(obj, group, plan, epoch_keys, bundle_keys)
         mod[socket_id(mod.node_group, MESH_SOCKET)] = built.engine != "cycles"
         out.append(obj)
     if plan.frustum is not None:
-        out.extend(build_field(plan, plan.frustum, scene))
+        out.extend(build_field(plan.frustum, collection))
     return out
 
 
@@ -396,45 +306,23 @@ def field_lines(quads: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.array(sizes), np.concatenate(points).astype(np.float32), np.array(cyclic)
 
 
-def _line_radius(plan: ScenePlan, quads: np.ndarray) -> float:
-    """A small share of the typical rectangle side, but never under ~1 px at 1080p."""
-    q = np.asarray(quads, dtype=np.float64).reshape(-1, 4, 3)
-    sides = np.linalg.norm(q - np.roll(q, 1, axis=1), axis=-1)
-    typical = float(np.median(sides)) if sides.size else 0.0
-    return max(0.03 * typical, 2.5e-4 * float(plan.camera.distance))
-
-
-def build_field(plan: ScenePlan, field: FieldPlan, scene: bpy.types.Scene) -> list:
+def build_field(field: FieldPlan, collection: bpy.types.Collection) -> list[bpy.types.Object]:
     """``nnrender_field``: the translucent frustum sides; ``nnrender_field_lines``: its
-    outline as thin emissive poly curves."""
-    color = tuple(float(c) for c in field.color)
+    outline as thin emissive poly curves (radius from the plan)."""
+    color = rgb(field.color)
+    props = {"nnrender_field": field.layer}
     verts, faces = field_mesh(field.quads)
-    mesh = bpy.data.meshes.new(FIELD_NAME)
-    mesh.vertices.add(len(verts))
-    mesh.vertices.foreach_set("co", verts.ravel())
-    mesh.loops.add(faces.size)
-    mesh.loops.foreach_set("vertex_index", faces.ravel())
-    mesh.polygons.add(len(faces))
-    mesh.polygons.foreach_set("loop_start", np.arange(0, faces.size, 4, dtype=np.int32))
-    mesh.update(calc_edges=True)
-    mesh.validate()
-    glow = max(1.0, float(plan.look["emission"]))
-    mesh.materials.append(_flat_material(f"{FIELD_NAME}_surface", color, glow,
-                                         float(field.opacity)))
-    surf = bpy.data.objects.new(FIELD_NAME, mesh)
-    surf["nnrender_field"] = field.layer
-    scene.collection.objects.link(surf)
-
+    surf = new_object(FIELD_NAME, mesh(FIELD_NAME, verts, faces, validate=True), collection,
+                      props, [flat_material(f"{FIELD_NAME}_surface", color, field.emission,
+                                            float(field.opacity))])
     sizes, points, cyclic = field_lines(field.quads)
-    data = _hair(FIELD_LINES, sizes)
+    data = hair(FIELD_LINES, sizes)
     if len(sizes):
         data.set_types(type="POLY")  # sharp rectangle corners (Catmull-Rom rounds them)
         data.position_data.foreach_set("vector", points.ravel())
-        _attr(data, "cyclic", "BOOLEAN", "CURVE", cyclic)
-        _attr(data, "radius", "FLOAT", "POINT", np.full(len(points), _line_radius(
-            plan, field.quads), np.float32))
-    data.materials.append(_flat_material(f"{FIELD_LINES}_surface", color, glow, 1.0))
-    lines = bpy.data.objects.new(FIELD_LINES, data)
-    lines["nnrender_field"] = field.layer
-    scene.collection.objects.link(lines)
+        set_attribute(data, "cyclic", "BOOLEAN", "CURVE", cyclic)
+        set_attribute(data, "radius", "FLOAT", "POINT",
+                      np.full(len(points), field.line_radius, np.float32))
+    lines = new_object(FIELD_LINES, data, collection, props,
+                       [flat_material(f"{FIELD_LINES}_surface", color, field.emission, 1.0)])
     return [surf, lines]

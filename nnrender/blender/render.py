@@ -11,7 +11,7 @@ from pathlib import Path
 
 import bpy
 
-from nnrender.blender.build import BuiltScene
+from nnrender.blender.scene import BuiltScene
 from nnrender.output.encode import clear_stale_temps, frame_name, temp_path
 
 

@@ -7,20 +7,19 @@ Quality presets (``presets/quality``) set how long a frame takes; style presets
 from __future__ import annotations
 
 import copy
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from nnrender.config import bundled
 from nnrender.config.schema import SceneConfig
 from nnrender.errors import ConfigError
 
 
 def preset_names(kind: str = "quality") -> list[str]:
-    folder = resources.files("nnrender").joinpath(f"presets/{kind}")
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return bundled.names(kind)
 
 
 def style_names() -> list[str]:
@@ -47,10 +46,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _preset(name: str, source: str | Path | None, kind: str = "quality") -> dict[str, Any]:
-    if name not in preset_names(kind):
-        known = ", ".join(preset_names(kind))
-        raise ConfigError(source, f"{kind}: unknown preset {name!r} (one of {known})")
-    text = resources.files("nnrender").joinpath(f"presets/{kind}/{name}.yaml").read_text()
+    text = bundled.resolve(kind, name, source).read_text(encoding="utf-8")
     return yaml.safe_load(text) or {}
 
 

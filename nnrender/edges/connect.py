@@ -22,7 +22,7 @@ from nnrender.edges import route, select
 from nnrender.edges.groups import EdgeGroup, FieldPlan
 from nnrender.errors import ConfigError
 from nnrender.layout import graph as graph_mod
-from nnrender.layout.network import LayerBlock
+from nnrender.layout.network import LayerBlock, median_wall
 from nnrender.model.ir import Dump, LayerInfo
 from nnrender.timeline.epochs import EpochTimeline, change_keys
 
@@ -121,6 +121,121 @@ def bundle_keys(config: EdgesConfig, timeline: EpochTimeline, source: str | Path
                                                   for i, c in changes], source)
 
 
+class _Weights:
+    """The dump's connection matrices for the shown epochs: an epoch recorded without
+    weights shows the nearest epoch's (the earlier on a tie). One matrix in memory at a
+    time."""
+
+    def __init__(self, dump: Dump, epochs: list[int]) -> None:
+        self.dump = dump
+        self.layers = dump.manifest.layers
+        self.epochs = epochs
+        recorded = dump.manifest.epochs
+        self.with_weights = [e for e in epochs if recorded[e].weights is not None]
+        self.nearest = {e: min(self.with_weights, key=lambda w, e=e: (abs(w - e), w))
+                        for e in epochs} if self.with_weights else {}
+        self.lacking = [recorded[e].epoch for e in epochs if e not in self.with_weights]
+
+    @property
+    def any(self) -> bool:
+        return bool(self.with_weights)
+
+    def matrix(self, i: int, e: int) -> np.ndarray | None:
+        """Layer ``i``'s connection matrix at epoch ``e`` (None: not element by element)."""
+        return select.connection_matrix(self.layers[i].type,
+                                        self.dump.weights(self.nearest[e], i))
+
+    def notes(self, config: EdgesConfig) -> list[str]:
+        out = []
+        if config.show and not self.any and any(
+                layer.type in select.DENSE_TYPES | select.CONV_TYPES for layer in self.layers):
+            out.append("edges: the dump holds no weights for these epochs, so only skip "
+                       "connections are drawn (dump without --no-weights to see the "
+                       "connections)")
+        if self.any and self.lacking:
+            out.append(f"edges: epochs {self.lacking} have no weights; they show the nearest "
+                       "epoch's connections")
+        return out
+
+
+@dataclass
+class _Look:
+    """What every group shares: the scene's edge settings and the framing's pixel size."""
+
+    config: EdgesConfig
+    pixel: float
+    seed: int
+
+
+def _layer_group(i: int, p: int, kind: str, over: dict[str, Any], src: Endpoints,
+                 dst: Endpoints, weights: _Weights, look: _Look, notes: list[str]
+                 ) -> EdgeGroup | None:
+    """The edges from layer ``p`` into layer ``i``, or None (with a note when the user
+    would wonder why)."""
+    config, epochs, dump = look.config, weights.epochs, weights.dump
+    layers = weights.layers
+    label = f"{layers[p].name}->{layers[i].name}"
+    first = weights.matrix(i, epochs[0])
+    if first is None:
+        return None
+    n_in, n_out = first.shape
+    if src.index.max() >= n_in or dst.index.max() >= n_out:
+        notes.append(f"edges: {label} not drawn: weights {n_in}x{n_out} do not match "
+                     "the layers' sizes")
+        return None
+
+    def drawn_part() -> Iterator[np.ndarray]:
+        rows, cols = np.ix_(src.index, dst.index)
+        for e in epochs:
+            m = first if e == epochs[0] else weights.matrix(i, e)
+            yield (m if m is not None and m.shape == first.shape
+                   else np.zeros_like(first))[rows, cols]
+
+    scale = (_source_means(dump, epochs, p, src) if config.select == "weight_activation"
+             else None)
+    a, b, values = select.select_edges(
+        drawn_part(), over.get("top_k", config.top_k), over.get("threshold", config.threshold),
+        scale, config.max_per_group)
+    if not len(a):
+        return None
+    start = src.center[a] + np.stack([src.half[a], 0 * a, 0 * a], axis=1)
+    end = dst.center[b] - np.stack([dst.half[b], 0 * b, 0 * b], axis=1)
+    radius = config.width * max(EDGE_SHARE * min(src.side, dst.side), MIN_PX * look.pixel)
+    refine = config.refine and len(a) <= REFINE_MAX
+    if config.refine and not refine:
+        notes.append(f"edges: {label}: {len(a):,} edges, refined only up to "
+                     f"{REFINE_MAX:,}: bundled without the density pass")
+    return EdgeGroup(
+        label, kind, layers[p].name, layers[i].name,
+        straight=bundle_mod.straight(start, end, config.samples),
+        bundled=bundle_mod.bundle(start, end, samples=config.samples, refine=refine,
+                                  seed=look.seed),
+        weights=values, radius=radius, min_radius=FADE * radius, opacity=config.opacity,
+        positive=tuple(config.positive), negative=tuple(config.negative),
+        src_index=src.index[a], dst_index=dst.index[b])
+
+
+def _links(blocks: list[LayerBlock], layers: list[LayerInfo], drawn: set[tuple[int, int]],
+           look: _Look, epochs: int, link_color: tuple[float, float, float]
+           ) -> EdgeGroup | None:
+    """Skip connections and branches as arcs routed around the blocks (one group)."""
+    config = look.config
+    pairs = route.link_pairs(blocks, graph_mod.graph_edges(layers), drawn)
+    if not pairs:
+        return None
+    wall = median_wall(blocks)
+    bounds = [blk.bounds() for blk in blocks]
+    curves = np.stack([route.link_curve(blocks, p, c, 0.25 * wall, config.samples, bounds)
+                       for p, c in pairs]).astype(np.float32)
+    radius = config.width * max(LINK_SHARE * wall, 1.2 * look.pixel)
+    color = tuple(config.link_color) if config.link_color else link_color
+    return EdgeGroup(
+        "links", "link", "", "", straight=curves, bundled=curves.copy(),
+        weights=np.ones((len(pairs), epochs), np.float32), radius=radius,
+        min_radius=radius, opacity=config.opacity, positive=color, negative=color,
+        src_index=np.array([p for p, _ in pairs]), dst_index=np.array([c for _, c in pairs]))
+
+
 def plan_edges(dump: Dump, blocks: list[LayerBlock], epochs: list[int], config: EdgesConfig,
                *, pixel: float, seed: int, sample: int, link_color: tuple[float, float, float],
                animated: set[int], source: str | Path = "scene"
@@ -133,117 +248,48 @@ def plan_edges(dump: Dump, blocks: list[LayerBlock], epochs: list[int], config: 
     layers = dump.manifest.layers
     names = {layer.name: i for i, layer in enumerate(layers)}
     overrides = _overrides(config, layers, source)
-    notes: list[str] = []
+    weights = _Weights(dump, epochs)
+    look = _Look(config, pixel, seed)
+    notes = weights.notes(config)
     groups: list[EdgeGroup] = []
     drawn: set[tuple[int, int]] = set()
     ends = [endpoints(b, layer) for b, layer in zip(blocks, layers, strict=True)]
-    recorded = dump.manifest.epochs
-    with_weights = [e for e in epochs if recorded[e].weights is not None]
-    no_weights = not with_weights
-    if config.show and no_weights and any(layer.type in select.DENSE_TYPES | select.CONV_TYPES
-                                          for layer in layers):
-        notes.append("edges: the dump holds no weights for these epochs, so only skip "
-                     "connections are drawn (dump without --no-weights to see the connections)")
-    # an epoch recorded without weights shows the nearest epoch's (the earlier on a tie)
-    nearest = {e: min(with_weights, key=lambda w, e=e: (abs(w - e), w)) for e in epochs
-               } if with_weights else {}
-    if with_weights and len(with_weights) < len(epochs):
-        lacking = [recorded[e].epoch for e in epochs if e not in with_weights]
-        notes.append(f"edges: epochs {lacking} have no weights; they show the nearest "
-                     "epoch's connections")
-
-    def matrix(i: int, e: int) -> np.ndarray | None:
-        """One layer's connection matrix at one epoch (one epoch in memory at a time)."""
-        return select.connection_matrix(layers[i].type, dump.weights(nearest[e], i))
-
     crowded = []
     for i, layer in enumerate(layers):
         targets = len(ends[i].index) if ends[i] is not None else 0
-        if not _draws(layer, overrides[i], config, not no_weights, targets):
-            if _draws(layer, overrides[i], config, not no_weights, 0):
+        if not _draws(layer, overrides[i], config, weights.any, targets):
+            if _draws(layer, overrides[i], config, weights.any, 0):
                 crowded.append(layer.name)
             continue
-        over = overrides[i]
-        kind = "dense" if layer.type in select.DENSE_TYPES else "channel"
         p = names[layer.inbound[0]]
-        src, dst = ends[p], ends[i]
-        label = f"{layers[p].name}->{layer.name}"
-        if src is None or dst is None:
+        if ends[p] is None or ends[i] is None:
             continue
+        label = f"{layers[p].name}->{layer.name}"
         if blocks[p].row != blocks[i].row:
             notes.append(f"edges: {label} not drawn: the layers sit on different rows")
             continue
         if p in animated or i in animated:
             notes.append(f"edges: {label} not drawn: a layer's arrangement is animated")
             continue
-        first = matrix(i, epochs[0])
-        if first is None:
-            continue
-        n_in, n_out = first.shape
-        if src.index.max() >= n_in or dst.index.max() >= n_out:
-            notes.append(f"edges: {label} not drawn: weights {n_in}x{n_out} do not match "
-                         "the layers' sizes")
-            continue
-
-        def drawn_part(i: int = i, first: np.ndarray = first, src: Endpoints = src,
-                       dst: Endpoints = dst) -> Iterator[np.ndarray]:
-            rows, cols = np.ix_(src.index, dst.index)
-            for e in epochs:
-                m = first if e == epochs[0] else matrix(i, e)
-                yield (m if m is not None and m.shape == first.shape
-                       else np.zeros_like(first))[rows, cols]
-
-        scale = (_source_means(dump, epochs, p, src) if config.select == "weight_activation"
-                 else None)
-        a, b, values = select.select_edges(
-            drawn_part(), over.get("top_k", config.top_k), over.get("threshold", config.threshold),
-            scale, config.max_per_group)
-        if not len(a):
-            continue
-        start = src.center[a] + np.stack([src.half[a], 0 * a, 0 * a], axis=1)
-        end = dst.center[b] - np.stack([dst.half[b], 0 * b, 0 * b], axis=1)
-        radius = config.width * max(EDGE_SHARE * min(src.side, dst.side), MIN_PX * pixel)
-        refine = config.refine and len(a) <= REFINE_MAX
-        if config.refine and not refine:
-            notes.append(f"edges: {label}: {len(a):,} edges, refined only up to "
-                         f"{REFINE_MAX:,}: bundled without the density pass")
-        groups.append(EdgeGroup(
-            label, kind, layers[p].name, layer.name,
-            straight=bundle_mod.straight(start, end, config.samples),
-            bundled=bundle_mod.bundle(start, end, samples=config.samples,
-                                      refine=refine, seed=seed),
-            weights=values, radius=radius, min_radius=FADE * radius, opacity=config.opacity,
-            positive=tuple(config.positive), negative=tuple(config.negative),
-            src_index=src.index[a], dst_index=dst.index[b]))
-        drawn.add((p, i))
-
+        kind = "dense" if layer.type in select.DENSE_TYPES else "channel"
+        group = _layer_group(i, p, kind, overrides[i], ends[p], ends[i], weights, look, notes)
+        if group is not None:
+            groups.append(group)
+            drawn.add((p, i))
     if crowded:
         notes.append(f"edges: {len(crowded)} layers draw more than {config.max_targets} "
                      f"maps or neurons and get no edges ({', '.join(crowded[:3])}"
                      f"{', ...' if len(crowded) > 3 else ''}): thousands of curves would "
                      "hide the maps; raise edges.max_targets or draw fewer maps (layout.show)")
     if config.show and config.links:
-        pairs = route.link_pairs(blocks, graph_mod.graph_edges(layers), drawn)
-        if pairs:
-            walls = [max(blk.extent[1], blk.extent[2]) for blk in blocks]
-            wall = float(np.median(walls))
-            bounds = [blk.bounds() for blk in blocks]
-            curves = np.stack([route.link_curve(blocks, p, c, 0.25 * wall, config.samples,
-                                                bounds) for p, c in pairs]).astype(np.float32)
-            radius = config.width * max(LINK_SHARE * wall, 1.2 * pixel)
-            color = tuple(config.link_color) if config.link_color else link_color
-            groups.append(EdgeGroup(
-                "links", "link", "", "", straight=curves, bundled=curves.copy(),
-                weights=np.ones((len(pairs), len(epochs)), np.float32), radius=radius,
-                min_radius=radius, opacity=config.opacity, positive=color, negative=color,
-                src_index=np.array([p for p, _ in pairs]),
-                dst_index=np.array([c for _, c in pairs])))
-
+        links = _links(blocks, layers, drawn, look, len(epochs), link_color)
+        if links is not None:
+            groups.append(links)
     frustum = None
     if config.field is not None:
-        frustum, more = _field(dump, blocks, epochs, config, ends,
-                               (lambda i: matrix(i, epochs[-1])) if with_weights else None,
-                               sample, animated, source)
+        last = (lambda i: weights.matrix(i, epochs[-1])) if weights.any else None
+        frustum, more = _field(dump, blocks, epochs, config, ends, last, sample, animated,
+                               source)
         notes += more
     return groups, frustum, notes
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -18,22 +18,28 @@ class EdgeGroup:
     recorded epoch, in -1..1: the magnitude sets radius and opacity (0 = not drawn at that
     epoch), the sign picks the colour. Epochs blend like the feature maps; an edge leaving
     or joining the selection also fades in radius and opacity (``presence_at``).
+    Opacity = ``opacity * (alpha_floor + (1 - alpha_floor) * |w|)``, so weak edges stay
+    visible; ``emission`` is the strength of their flat, unlit colour.
     """
+
+    JSON_EXTRA = ("count", "samples")  # curve points stay out of plan.json (100k x 16)
 
     name: str  # "source->target"
     kind: str  # "dense" | "channel" | "link"
     source: str  # layer names
     target: str
-    straight: np.ndarray  # (E, S, 3) float32
-    bundled: np.ndarray  # (E, S, 3) float32
-    weights: np.ndarray  # (E, epochs) float32, signed, |w| <= 1
+    straight: np.ndarray = field(metadata={"json": False})  # (E, S, 3) float32
+    bundled: np.ndarray = field(metadata={"json": False})  # (E, S, 3) float32
+    weights: np.ndarray = field(metadata={"json": False})  # (E, epochs) float32, |w| <= 1
     radius: float  # world units at |w| = 1
     min_radius: float  # world units as |w| -> 0+ (curves never thinner than this)
     opacity: float  # at |w| = 1 (0..1); fades with |w|
     positive: tuple[float, float, float]  # linear RGB for w > 0
     negative: tuple[float, float, float]  # linear RGB for w < 0
-    src_index: np.ndarray | None = None  # (E,) neuron/channel index in the source layer
-    dst_index: np.ndarray | None = None  # (E,) in the target layer
+    src_index: np.ndarray | None = field(default=None, metadata={"json": False})  # (E,)
+    dst_index: np.ndarray | None = field(default=None, metadata={"json": False})  # (E,)
+    emission: float = 1.0
+    alpha_floor: float = 0.25
 
     @property
     def count(self) -> int:
@@ -84,3 +90,5 @@ class FieldPlan:
     rects: list[tuple[int, int, int, int]]
     color: tuple[float, float, float]
     opacity: float
+    emission: float = 1.0  # strength of the flat colour of its sides and outline
+    line_radius: float = 0.0  # the outline's curve radius, world units

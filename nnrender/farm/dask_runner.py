@@ -103,6 +103,72 @@ def _client(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
     return Client(cluster), cluster
 
 
+class _Dispatch:
+    """The job's chunks as Dask tasks: each try counted in farm.json, a failed try submitted
+    again until ``retries`` more have failed (a worker's death Dask reschedules itself)."""
+
+    def __init__(self, client: Any, job: Job, command: list[str], retries: int,
+                 result: FarmResult) -> None:
+        from distributed import as_completed
+
+        self.client, self.job, self.command = client, job, command
+        self.retries, self.result = retries, result
+        self.futures: dict[Any, Chunk] = {}
+        self.tries: dict[int, int] = {}  # tries of each chunk in this run, by id
+        self.pending = as_completed([], with_results=False)
+
+    def submit(self, chunk: Chunk) -> None:
+        chunk.state = "pending"
+        job = self.job
+        fut = self.client.submit(render_chunk, self.command, chunk.first, chunk.last,
+                                 str(job.out), job.fingerprint, pure=False,
+                                 key=f"nnrender-{job.fingerprint[:10]}-{chunk.first}-"
+                                     f"{chunk.last}-{time.time_ns()}")
+        self.futures[fut] = chunk
+        self.pending.add(fut)
+
+    def finished(self, fut: Any) -> None:
+        """Record one try of a chunk: done, tried again, or failed for good."""
+        chunk = self.futures.pop(fut)
+        chunk.attempts += 1
+        self.tries[id(chunk)] = self.tries.get(id(chunk), 0) + 1
+        info = fut.result() if fut.status == "finished" else None
+        if info is not None and not info["error"]:
+            chunk.state, chunk.seconds, chunk.worker = "done", info["seconds"], info["worker"]
+            chunk.error = ""
+            self.result.warnings.update(info["warnings"])
+            self.result.rendered_chunks += 1
+        else:
+            if info is not None:
+                chunk.error, chunk.worker = info["error"], info["worker"]
+            else:  # the task itself failed: its worker died too often, say
+                exc = fut.exception()
+                chunk.error = str(exc).splitlines()[0] if exc else fut.status
+            if self.tries[id(chunk)] <= self.retries:
+                self.submit(chunk)
+            else:
+                chunk.state = "failed"
+                self.result.failed.append(f"frames {chunk.first}-{chunk.last}: {chunk.error}")
+        self.job.save()
+
+    def run(self, chunks: list[Chunk], progress: Callable[[int, int], None] | None) -> None:
+        for chunk in chunks:
+            self.submit(chunk)
+        self.job.save()
+        total = self.job.last - self.job.first + 1
+        last_report = -1
+        while not self.pending.is_empty():
+            batch = self.pending.next_batch(block=False)
+            for fut in batch:
+                self.finished(fut)
+            done = len(self.job.done_frames())
+            if progress and done != last_report:
+                progress(done, total)
+                last_report = done
+            if not batch:
+                time.sleep(POLL)
+
+
 def run_farm(job: Job, command: list[str], *, scheduler: str | None = None,
              workers: int | None = None, retries: int = 2, video: bool = True,
              fps: int = 24, name: str = "nnrender", still_frame: int | None = None,
@@ -120,59 +186,9 @@ def run_farm(job: Job, command: list[str], *, scheduler: str | None = None,
     todo = [c for c in job.chunks if c.state != "done"]
     total = job.last - job.first + 1
     if todo:
-        from distributed import as_completed
-
         client, cluster = _client(scheduler, workers)
         try:
-            futures: dict[Any, Chunk] = {}
-            tries: dict[int, int] = {}  # tries of each chunk in this run, by id
-
-            def submit(chunk: Chunk) -> None:
-                chunk.state = "pending"
-                fut = client.submit(render_chunk, command, chunk.first, chunk.last,
-                                    str(job.out), job.fingerprint, pure=False,
-                                    key=f"nnrender-{job.fingerprint[:10]}-{chunk.first}-"
-                                        f"{chunk.last}-{time.time_ns()}")
-                futures[fut] = chunk
-                pending.add(fut)
-
-            pending = as_completed([], with_results=False)
-            for chunk in todo:
-                submit(chunk)
-            job.save()
-            last_report = -1
-            while not pending.is_empty():
-                batch = pending.next_batch(block=False)
-                for fut in batch:
-                    chunk = futures.pop(fut)
-                    chunk.attempts += 1
-                    tries[id(chunk)] = tries.get(id(chunk), 0) + 1
-                    info = fut.result() if fut.status == "finished" else None
-                    if info is not None and not info["error"]:
-                        chunk.state, chunk.seconds, chunk.worker = ("done", info["seconds"],
-                                                                    info["worker"])
-                        result.warnings.update(info["warnings"])
-                        chunk.error = ""
-                        result.rendered_chunks += 1
-                    else:
-                        if info is not None:
-                            chunk.error, chunk.worker = info["error"], info["worker"]
-                        else:  # the task itself failed: its worker died too often, say
-                            exc = fut.exception()
-                            chunk.error = str(exc).splitlines()[0] if exc else fut.status
-                        if tries[id(chunk)] <= retries:
-                            submit(chunk)
-                        else:
-                            chunk.state = "failed"
-                            result.failed.append(f"frames {chunk.first}-{chunk.last}: "
-                                                 f"{chunk.error}")
-                    job.save()
-                done = len(job.done_frames())
-                if progress and done != last_report:
-                    progress(done, total)
-                    last_report = done
-                if not batch:
-                    time.sleep(POLL)
+            _Dispatch(client, job, command, retries, result).run(todo, progress)
         finally:
             client.close()
             if cluster is not None:

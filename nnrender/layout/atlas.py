@@ -20,9 +20,11 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+
+from nnrender.layout.srgb import to_linear, to_srgb
 
 MAX_SIDE = 16384
 BUDGET_PX = 48_000_000
@@ -33,6 +35,8 @@ _BLEND_CHUNK_PX = 1 << 20  # pixels per slice when blending: bounds its float32 
 @dataclass
 class AtlasPage:
     """One atlas image: ``grid_cols`` x ``grid_rows`` epoch blocks of the same packing."""
+
+    JSON_EXTRA = ("width", "height")
 
     block_w: int
     block_h: int
@@ -426,46 +430,15 @@ def fill_layer(block: np.ndarray, layout: AtlasLayout, layer: int, rgba: np.ndar
         _put(grid[full, :count - full * cols], src[full * cols:])
 
 
-def _srgb_to_linear_table() -> np.ndarray:
-    c = np.arange(256, dtype=np.float32) / np.float32(255.0)
-    rgb = np.where(c <= 0.04045, c / np.float32(12.92), ((c + np.float32(0.055))
-                                                         / np.float32(1.055)) ** np.float32(2.4))
-    return rgb.astype(np.float32)
-
-
-_LINEAR = _srgb_to_linear_table()  # sRGB byte -> linear, as the texture sampler decodes it
-_ALPHA = (np.arange(256, dtype=np.float32) / np.float32(255.0)).astype(np.float32)
-_SRGB_STEPS = 1 << 16
-_SRGB = np.rint(255 * np.where(
-    (lin := np.linspace(0, 1, _SRGB_STEPS)) <= 0.0031308, lin * 12.92,
-    1.055 * lin ** (1 / 2.4) - 0.055)).astype(np.uint8)  # linear (16-bit steps) -> sRGB byte
-
-
-def _to_linear(srgb: np.ndarray) -> np.ndarray:
-    """sRGB bytes to linear floats through a 256-entry table (alpha stays linear)."""
-    out = np.empty(srgb.shape, dtype=np.float32)
-    out[..., :3] = _LINEAR[srgb[..., :3]]
-    out[..., 3:] = _ALPHA[srgb[..., 3:]]
-    return out
-
-
-def _to_srgb(lin: np.ndarray) -> np.ndarray:
-    """Linear floats to sRGB bytes through a 65536-step table: a power per pixel is what made
-    a Workbench frame of ResNet-50 take seconds."""
-    idx = np.clip(lin, 0, 1) * np.float32(_SRGB_STEPS - 1)
-    np.rint(idx, out=idx)
-    idx = idx.astype(np.uint16)
-    out = _SRGB[idx]
-    out[..., 3:] = np.rint(lin[..., 3:].clip(0, 1) * 255).astype(np.uint8)
-    return out
-
-
 @dataclass
 class AtlasPlan:
     """The atlas pixels: per page, every epoch's block (uint8, rows top-down)."""
 
+    JSON_AS = "layout"  # plan.json: where the tiles are, not the pixels
+
     layout: AtlasLayout
-    blocks: list[np.ndarray]  # per page: (epochs, block_h, block_w, 4) uint8
+    # per page: (epochs, block_h, block_w, 4) uint8; pixels stay out of plan.json
+    blocks: list[np.ndarray] = field(metadata={"json": False})
 
     @classmethod
     def empty(cls, layout: AtlasLayout) -> AtlasPlan:
@@ -518,7 +491,7 @@ class AtlasPlan:
         out = np.empty(blocks.shape[1:], dtype=np.uint8)
         rows = max(1, _BLEND_CHUNK_PX // max(1, blocks.shape[2]))
         for r in range(0, blocks.shape[1], rows):
-            a = _to_linear(blocks[lo, r:r + rows])
-            b = _to_linear(blocks[hi, r:r + rows])
-            out[r:r + rows] = _to_srgb(a * (1 - t) + b * t)
+            a = to_linear(blocks[lo, r:r + rows])
+            b = to_linear(blocks[hi, r:r + rows])
+            out[r:r + rows] = to_srgb(a * (1 - t) + b * t)
         return out

@@ -282,9 +282,15 @@ def layer_block(layer: LayerInfo, style: LayerStyle | None = None,
                       centers, sizes, tile, k, total)
 
 
-def _wall(block: LayerBlock) -> float:
+def wall(block: LayerBlock) -> float:
+    """The larger side of a layer's wall (its YZ extent)."""
     ext = block.extent
     return float(max(ext[1], ext[2]))
+
+
+def median_wall(blocks: list[LayerBlock]) -> float:
+    """The typical wall of laid-out blocks: what label sizes and arc heights scale with."""
+    return float(np.median([wall(b) for b in blocks]))
 
 
 def arrange(layers: list[LayerInfo], styles: list[LayerStyle] | None = None, *,
@@ -306,7 +312,7 @@ def arrange(layers: list[LayerInfo], styles: list[LayerStyle] | None = None, *,
     if not layers:
         return []
     blocks = [layer_block(layer, style) for layer, style in zip(layers, styles, strict=True)]
-    walls = [_wall(b) for b in blocks]
+    walls = [wall(b) for b in blocks]
     maps = [w for w, b in zip(walls, blocks, strict=True) if b.role == "maps"]
     if maps:
         # a layer of a few maps (the input image, say) is drawn large enough to read
@@ -314,16 +320,16 @@ def arrange(layers: list[LayerInfo], styles: list[LayerStyle] | None = None, *,
         for i, (layer, style) in enumerate(zip(layers, styles, strict=True)):
             if blocks[i].role == "maps" and blocks[i].shape[2] <= 4:
                 blocks[i] = layer_block(layer, style, side)
-                walls[i] = _wall(blocks[i])
+                walls[i] = wall(blocks[i])
     roles = [b.role for b in blocks]
     ref = ([w for w, r in zip(walls, roles, strict=True) if r == "maps"]
            or [w for w, r in zip(walls, roles, strict=True) if r != "other"] or walls)
     median = float(np.median(ref))
     # very large walls (thousands of channels as a full grid) shrink so none dwarfs the rest
     cap = MAX_WALL * median
-    for b, wall in zip(blocks, walls, strict=True):
-        if wall > cap:
-            b.scale(cap / wall)
+    for b, own in zip(blocks, walls, strict=True):
+        if own > cap:
+            b.scale(cap / own)
 
     bounds = [b.bounds() for b in blocks]
     lo = np.array([b[0] for b in bounds])

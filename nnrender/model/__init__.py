@@ -1,1 +1,3 @@
-"""Dump format (pure) and the Keras/TensorFlow readers (the only TensorFlow users)."""
+"""The dump format (``ir``, pure) and the readers that write it: framework-neutral parts
+(``epochs``, ``storage``, ``inputs``, ``capture``, ``builders``) and one module family per
+framework (``keras_*``; ``keras_env`` is the only importer of Keras/TensorFlow)."""

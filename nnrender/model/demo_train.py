@@ -312,7 +312,9 @@ def main(argv: list[str] | None = None) -> int:
         say(f"dumping activations to {dump_dir}")
         start = time.perf_counter()
         _quiet_tf_env()
-        from nnrender.model.keras_reader import dump_keras, dump_size, find_weight_series
+        from nnrender.model.capture import dump_size
+        from nnrender.model.epochs import find_weight_series
+        from nnrender.model.keras_capture import dump_keras
 
         labels = json.loads(Path(result["labels"]).read_text(encoding="utf-8"))["labels"]
         dump_keras(

@@ -61,7 +61,8 @@ def load_inputs(
         if batches and batch.shape[1:] != batches[0].shape[1:]:
             raise ModelError(
                 text, f"shape {list(batch.shape[1:])} differs from {first}'s "
-                f"{list(batches[0].shape[1:])} (the model input {_show(shape)} has no fixed size)"
+                f"{list(batches[0].shape[1:])} (the model input {show_shape(shape)} has no "
+                "fixed size)"
             )
         first = first or text
         batches.append(batch.astype(np.float32, copy=False))
@@ -71,11 +72,32 @@ def load_inputs(
     return out
 
 
-def _show(shape: Sequence[int | None]) -> str:
+def load_model_inputs(
+    specs: Sequence[str | Path],
+    input_shapes: Sequence[Sequence[int | None]],
+    *,
+    scale: str = "0-1",
+    resize: str = "stretch",
+) -> np.ndarray | list[np.ndarray]:
+    """The batch for a model with these input shapes: one model input takes every spec
+    (``load_inputs``); a model with several takes one spec per input, in order."""
+    if len(input_shapes) == 1:
+        return load_inputs(specs, input_shapes[0], scale=scale, resize=resize)
+    if len(specs) != len(input_shapes):
+        raise ModelError("--input", f"the model has {len(input_shapes)} inputs: give one "
+                                    "--input per input, in order")
+    return [load_inputs([spec], shape, scale=scale, resize=resize)
+            for spec, shape in zip(specs, input_shapes, strict=True)]
+
+
+def show_shape(shape: Sequence[int | None]) -> str:
+    """A model input shape as users read it: ``(28, 28, 1)``, ``?`` for a free size."""
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
 
 
-def _fits(shape: Sequence[int], expected: Sequence[int | None]) -> bool:
+def shape_fits(shape: Sequence[int], expected: Sequence[int | None]) -> bool:
+    """Whether an array shape (no batch axis) fits a model input (None: any size). Shared by
+    these loaders and the readers' check of arrays passed in from Python."""
     return len(shape) == len(expected) and all(
         e is None or e == s for s, e in zip(shape, expected, strict=True)
     )
@@ -87,13 +109,13 @@ def _image_geometry(shape: list[int | None], where: str) -> tuple[int | None, in
         h, w, c = shape
         if c not in (1, 3):
             raise ModelError(
-                where, f"the model expects {c} channels per pixel {_show(shape)}; images can "
+                where, f"the model expects {c} channels per pixel {show_shape(shape)}; images can "
                 "only be converted to 1 (grey) or 3 (RGB) channels: give a .npy array"
             )
         return h, w, c
     if len(shape) == 2:
         return shape[0], shape[1], 0
-    raise ModelError(where, f"the model input {_show(shape)} is not an image (H, W[, C]); "
+    raise ModelError(where, f"the model input {show_shape(shape)} is not an image (H, W[, C]); "
                      "give a .npy array")
 
 
@@ -173,17 +195,17 @@ def _npy(path: Path, shape: list[int | None]) -> np.ndarray:
         raise ModelError(path, f"not a readable .npy array: {' '.join(str(exc).split())}") from None
     if not isinstance(x, np.ndarray) or x.dtype.kind not in "biuf":
         raise ModelError(path, f"the array must be numeric, got {getattr(x, 'dtype', type(x))}")
-    if x.ndim >= 1 and _fits(x.shape[1:], shape):
+    if x.ndim >= 1 and shape_fits(x.shape[1:], shape):
         return x
-    if _fits(x.shape, shape):
+    if shape_fits(x.shape, shape):
         return x[np.newaxis]
     if shape and shape[-1] in (1, None):
-        if x.ndim >= 1 and _fits((*x.shape[1:], 1), shape):
+        if x.ndim >= 1 and shape_fits((*x.shape[1:], 1), shape):
             return x[..., np.newaxis]
-        if _fits((*x.shape, 1), shape):
+        if shape_fits((*x.shape, 1), shape):
             return x[np.newaxis, ..., np.newaxis]
     raise ModelError(path, f"array shape {tuple(x.shape)} does not fit the model input "
-                     f"(N, {_show(shape)[1:]}")
+                     f"(N, {show_shape(shape)[1:]}")
 
 
 def _digits(spec: str, shape: list[int | None], scale: str) -> np.ndarray:
@@ -203,7 +225,7 @@ def _digits(spec: str, shape: list[int | None], scale: str) -> np.ndarray:
     images = load_digits().images[:count].astype(np.float32) / 16.0  # (N, 8, 8)
     if len(shape) == 1:
         if shape[0] not in (64, None):
-            raise ModelError(spec, f"the model input {_show(shape)} does not take 8x8 digits")
+            raise ModelError(spec, f"the model input {show_shape(shape)} does not take 8x8 digits")
         return _scale(images.reshape(count, 64), scale, 0, spec)
     h, w, channels = _image_geometry(shape, spec)
     if (h, w) != (8, 8) and not (h is None and w is None):

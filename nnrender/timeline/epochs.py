@@ -23,6 +23,8 @@ def smoothstep(t: np.ndarray | float) -> np.ndarray | float:
 
 @dataclass(frozen=True)
 class EpochTimeline:
+    JSON_EXTRA = ("keys", "last_frame")
+
     count: int
     fps: int
     hold_frames: int

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from nnrender.blender.build import BuiltScene
+from nnrender.blender.scene import BuiltScene
 from nnrender.plan import ScenePlan
 
 

@@ -9,7 +9,7 @@ from bpy_extras import anim_utils
 from bpy_extras.object_utils import world_to_camera_view
 from mathutils import Vector
 
-from nnrender.blender.build import BuiltScene
+from nnrender.blender.scene import BuiltScene
 from nnrender.plan import ScenePlan
 
 pytestmark = pytest.mark.blender
@@ -282,7 +282,7 @@ def test_render_settings(cycles_scene: BuiltScene, plan: ScenePlan) -> None:
     r = scene.render
     assert r.engine == "CYCLES"
     assert (r.resolution_x, r.resolution_y, r.resolution_percentage) == (96, 54, 100)
-    assert r.fps == plan.render["fps"]
+    assert r.fps == plan.render.fps
     assert scene.cycles.samples == 2
     assert scene.cycles.seed == plan.seed
     assert not scene.cycles.use_animated_seed

@@ -14,9 +14,12 @@ import numpy as np
 import pytest
 
 from nnrender.blender import edges as edges_mod
-from nnrender.blender.build import BuiltScene, build, socket_id
+from nnrender.blender.build import build
+from nnrender.blender.nodes import socket_id
+from nnrender.blender.scene import BuiltScene
 from nnrender.edges.groups import EdgeGroup, FieldPlan
 from nnrender.plan import ScenePlan
+from nnrender.plan.dressing import field_look
 from nnrender.timeline.epochs import keyed
 
 pytestmark = pytest.mark.blender
@@ -78,8 +81,10 @@ def _field(plan: ScenePlan) -> FieldPlan:
 def edge_plan(plan: ScenePlan) -> ScenePlan:
     groups = [_group(plan, "conv2", "pool2", 60, 0),
               _group(plan, "dense1", "output", 40, 1, positive=(0.9, 0.1, 0.1))]
-    return dataclasses.replace(plan, edges=groups, frustum=_field(plan), bundle=0.25,
-                               bundle_keys=BUNDLE_KEYS)
+    # the field's looks (outline radius, emission) are the plan's, as make_plan sets them
+    return dataclasses.replace(plan, edges=groups,
+                               frustum=field_look(_field(plan), plan.look, plan.camera),
+                               bundle=0.25, bundle_keys=BUNDLE_KEYS)
 
 
 @pytest.fixture

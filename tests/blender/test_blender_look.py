@@ -21,6 +21,7 @@ from nnrender.blender import images
 from nnrender.blender.build import build
 from nnrender.blender.render import save_blend
 from nnrender.plan import Light, ScenePlan
+from nnrender.plan.dressing import bloom
 
 pytestmark = pytest.mark.blender
 
@@ -60,12 +61,12 @@ def _emission(mat: bpy.types.Material) -> tuple[float, float, float]:
 def test_background_and_transparency(name: str, styled, scenes) -> None:
     plan = styled(name)
     scene = scenes.get(plan, "cycles").scene
-    transparent = plan.look["transparent"]
+    transparent = plan.look.transparent
     assert transparent == (name == "paper")
     assert scene.render.film_transparent == transparent
     assert scene.render.image_settings.color_mode == ("RGBA" if transparent else "RGB")
     bg = scene.world.node_tree.nodes["Background"].inputs["Color"].default_value
-    np.testing.assert_allclose(tuple(bg)[:3], plan.look["background"], atol=1e-6)
+    np.testing.assert_allclose(tuple(bg)[:3], plan.look.background, atol=1e-6)
 
 
 # ---------------------------------------------------------------- bloom
@@ -84,7 +85,7 @@ def _glare(scene) -> bpy.types.Node | None:
 def test_glow_is_a_bloom_in_the_compositor(name: str, styled, scenes) -> None:
     plan = styled(name)
     scene = scenes.get(plan, "cycles").scene
-    glow = plan.look["glow"]
+    glow = plan.look.glow
     glare = _glare(scene)
     if glow == 0:
         assert name == "paper"
@@ -111,7 +112,8 @@ def test_glow_is_a_bloom_in_the_compositor(name: str, styled, scenes) -> None:
 
 def test_glow_above_one_adds_the_rest_of_the_glare(styled, scenes) -> None:
     plan = styled("talk")
-    strong = dataclasses.replace(plan, look={**plan.look, "glow": 2.5})
+    look = plan.look.model_copy(update={"glow": 2.5})
+    strong = dataclasses.replace(plan, look=look, bloom=bloom(look))  # as make_plan would
     scenes.forget()
     scene = build(strong, "cycles").scene
     glare = _glare(scene)
@@ -126,7 +128,7 @@ def test_glow_above_one_adds_the_rest_of_the_glare(styled, scenes) -> None:
 
 def test_orthographic_camera(styled, scenes) -> None:
     plan = styled("paper")
-    assert plan.camera.projection == "ORTHO"
+    assert plan.camera.projection == "orthographic"
     cam = _camera(scenes.get(plan, "cycles").scene)
     assert cam.data.type == "ORTHO"
     assert cam.data.ortho_scale == pytest.approx(plan.camera.ortho_scale)
@@ -165,13 +167,13 @@ def test_no_depth_of_field_without_fstop(styled, scenes) -> None:
 
 def test_lights_follow_the_plan_sun_included(styled, scenes) -> None:
     plan = styled("talk")
-    sun = Light("sun", "SUN", (10.0, -10.0, 20.0), 3.5, 0.05, (1.0, 0.9, 0.8))
+    sun = Light("sun", "sun", (10.0, -10.0, 20.0), 3.5, 0.05, (1.0, 0.9, 0.8))
     lit = dataclasses.replace(plan, lights=[*plan.lights, sun])
     scenes.forget()
     scene = build(lit, "cycles").scene
     for light in lit.lights:
         obj = scene.objects[f"nnrender_{light.name}"]
-        assert obj.data.type == light.kind
+        assert obj.data.type == light.kind.upper()  # Blender spells the kinds in capitals
         assert obj.data.energy == pytest.approx(light.energy)
         np.testing.assert_allclose(tuple(obj.data.color), light.color, atol=1e-6)
         # aimed at the camera target
@@ -188,7 +190,7 @@ def test_lights_follow_the_plan_sun_included(styled, scenes) -> None:
 def test_labels_and_captions_use_the_label_colour(name: str, styled, scenes) -> None:
     plan = styled(name)
     scenes.get(plan, "cycles")
-    color = plan.look["label_color"]
+    color = plan.look.label_color
     for prefix in ("nnrender_label_", "nnrender_caption_", "nnrender_legend_t"):
         objs = [o for o in bpy.data.objects if o.name.startswith(prefix)]
         assert objs, prefix
@@ -304,7 +306,7 @@ def test_eevee_settings(styled, scenes) -> None:
     plan = styled("talk")
     scene = scenes.get(plan, "eevee").scene
     assert scene.render.engine == "BLENDER_EEVEE"
-    assert scene.eevee.taa_render_samples == plan.render["samples"]
+    assert scene.eevee.taa_render_samples == plan.render.samples
     assert not scene.eevee.use_shadows and not scene.eevee.use_raytracing  # see build.py
     assert _glare(scene) is not None, "bloom is a compositor effect in EEVEE too"
 
@@ -317,7 +319,7 @@ def test_workbench_keeps_the_look(styled, scenes) -> None:
     assert len(built.legend) >= 2
     label = next(o for o in bpy.data.objects if o.name.startswith("nnrender_label_"))
     np.testing.assert_allclose(tuple(label.data.materials[0].diffuse_color)[:3],
-                               plan.look["label_color"], atol=1e-6)
+                               plan.look.label_color, atol=1e-6)
     bar_mat = bpy.data.objects["nnrender_legend_bar"].data.materials[0]
     assert bar_mat.node_tree.nodes.active.bl_idname == "ShaderNodeTexImage"
 

@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 from bpy_extras import anim_utils
 
-from nnrender.blender.build import STAGE_SOCKET, TEMPLATE_SOCKET, BuiltScene, socket_id
+from nnrender.blender.cells import STAGE_SOCKET, TEMPLATE_SOCKET
+from nnrender.blender.nodes import socket_id
+from nnrender.blender.scene import BuiltScene
 from nnrender.layout.atlas import AtlasPage, AtlasPlan
 from nnrender.plan import ScenePlan
 

@@ -6,7 +6,7 @@ import bpy
 import numpy as np
 import pytest
 
-from nnrender.blender.build import BuiltScene
+from nnrender.blender.scene import BuiltScene
 from nnrender.plan import ScenePlan
 
 pytestmark = pytest.mark.blender

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from nnrender.errors import ModelError
-from nnrender.model.formats import epoch_of, open_model
-from nnrender.model.keras_reader import order_by_epoch
+from nnrender.model.epochs import epoch_number as epoch_of
+from nnrender.model.epochs import order_by_epoch
+from nnrender.model.keras_files import open_model
 
 pytestmark = pytest.mark.tf
 

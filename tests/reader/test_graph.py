@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from nnrender.model.ir import Dump
-from nnrender.model.keras_reader import dump_keras
+from nnrender.model.keras_capture import dump_keras
 
 pytestmark = pytest.mark.tf
 

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from nnrender.errors import ModelError
+from nnrender.model.epochs import epoch_number, find_weight_series
 from nnrender.model.ir import Dump
-from nnrender.model.keras_reader import dump_keras, epoch_number, find_weight_series
+from nnrender.model.keras_capture import dump_keras
 
 pytestmark = pytest.mark.tf
 

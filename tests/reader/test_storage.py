@@ -131,7 +131,7 @@ def test_max_maps_and_max_side(keras_mod: Any, tmp_path: Path) -> None:
 @pytest.mark.tf
 def test_weights_series_with_loaders(keras_mod: Any, tmp_path: Path) -> None:
     """(epoch, source, load) triples: load(model) sets the weights, in epoch order."""
-    from nnrender.model.keras_reader import dump_keras
+    from nnrender.model.keras_capture import dump_keras
 
     model = _model(keras_mod)
     base = [w.copy() for w in model.get_layer("out").get_weights()]
@@ -166,6 +166,6 @@ def test_weights_series_with_loaders(keras_mod: Any, tmp_path: Path) -> None:
 
 
 def dump_keras_(model: Any, x: np.ndarray, out: Path, **kw: Any) -> Path:
-    from nnrender.model.keras_reader import dump_keras
+    from nnrender.model.keras_capture import dump_keras
 
     return dump_keras(model, None, x, out, **kw)

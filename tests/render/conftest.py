@@ -74,7 +74,7 @@ class Images:
         regions = [] if plan is None else Images.regions(plan, frame, img.shape[1],
                                                           img.shape[0])
         problems = Images.compare(img, ref, regions, Images.srgb(
-            plan.look["background"]) if plan is not None else None)
+            plan.look.background) if plan is not None else None)
         if not problems:
             return
         where = ""
@@ -181,32 +181,31 @@ class Images:
             out.append(box(np.array([p - right * w / 2, p + right * w / 2,
                                      p - right * w / 2 + up * h, p + right * w / 2 + up * h]),
                            f"label {label.layer}"))
-        # captions and legend: pinned to the screen (blender/overlay.py's layout)
-        half_w, half_h = width / 2, height / 2
-        for cap in plan.captions:
-            if not cap.frame_start <= frame <= cap.frame_end:
-                continue
-            size = 0.07 * half_h
-            w, h = text_extent(cap.text, size)
-            c0, bottom = half_w * (1 - 0.94), half_h * (1 + 0.92)
-            out.append(Region(f"caption {cap.text!r}",
-                              (int(bottom - h) - 1, min(height, int(np.ceil(bottom)) + 1),
-                               max(0, int(c0) - 1), min(width, int(np.ceil(c0 + w)) + 1))))
+        # captions and legend: pinned to the screen where the plan's overlay puts them
+        ov = plan.overlay
+        scale = (width / 2) / ov.half_w  # pixels per overlay unit
+
+        def screen_box(name: str, x0: float, y0: float, x1: float, y1: float) -> Region:
+            """Overlay units (x right, y up from the centre) to a pixel box, 1 px margin."""
+            cols = width / 2 + np.array([x0, x1]) * scale
+            rows = height / 2 - np.array([y1, y0]) * scale
+            return Region(name, (max(0, int(rows[0]) - 1), min(height, int(np.ceil(rows[1])) + 1),
+                                 max(0, int(cols[0]) - 1), min(width, int(np.ceil(cols[1])) + 1)))
+
+        def text_box(spot) -> tuple[float, float, float, float]:
+            w, h = text_extent(spot.text, spot.size)
+            x0 = {"left": spot.x, "center": spot.x - w / 2, "right": spot.x - w}[spot.align_x]
+            y0 = spot.y if spot.align_y == "bottom" else spot.y - h
+            return x0, y0, x0 + w, y0 + h
+
+        for cap, spot in zip(plan.captions, ov.captions, strict=True):
+            if cap.frame_start <= frame <= cap.frame_end:
+                out.append(screen_box(f"caption {cap.text!r}", *text_box(spot)))
         leg = plan.legend
-        if leg is not None:  # x right, y up from the image centre, in pixels
-            size, thick, length = 0.06 * half_h, 0.045 * half_h, 0.5 * half_w
-            last = len(leg.ticks[-1][1]) if leg.ticks else 0
-            right = 0.94 * half_w - 0.3 * size * last
-            left = right - length
-            bottom = -0.92 * half_h + 1.35 * size
-            title_w = text_extent(leg.title, 1.1 * size)[0] if leg.title else 0.0
-            mid = (left + right) / 2
-            x0, x1 = min(left - size, mid - title_w / 2), max(right + size, mid + title_w / 2)
-            y0, y1 = bottom - 1.4 * size, bottom + thick + 1.6 * size
-            out.append(Region("legend", (max(0, int(half_h - y1)),
-                                         min(height, int(np.ceil(half_h - y0)) + 1),
-                                         max(0, int(half_w + x0)),
-                                         min(width, int(np.ceil(half_w + x1)) + 1))))
+        if leg is not None:
+            boxes = np.array([leg.bar, *(text_box(t) for t in leg.texts)])
+            out.append(screen_box("legend", boxes[:, 0].min(), boxes[:, 1].min(),
+                                  boxes[:, 2].max(), boxes[:, 3].max()))
         return out
     @staticmethod
     def curve_mask(plan: ScenePlan, curves: np.ndarray, width: int, height: int, grow: int,
@@ -236,7 +235,7 @@ class Images:
     @staticmethod
     def foreground(img: np.ndarray, plan: ScenePlan, tol: float = 10 / 255) -> np.ndarray:
         """Pixels that differ from the world colour (the network, its labels, captions)."""
-        bg = Images.srgb(plan.look["background"])
+        bg = Images.srgb(plan.look.background)
         return np.abs(img - bg).max(axis=-1) > tol
 
 

@@ -239,7 +239,7 @@ def test_transparent_png_is_rgba_clear_around_the_network(tiny_plan, scenes,
     from nnrender.blender.render import render_to
 
     plan = tiny_plan(style="paper", look={"transparent": True})
-    w, h = plan.render["resolution"]
+    w, h = plan.render.resolution
     frame = plan.timeline.first_frame
     path = render_to(scenes.get(plan, "cycles"), frame, tmp_path / "t.png")
     rgba = _pixels(path, "RGBA")

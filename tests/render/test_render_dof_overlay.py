@@ -10,8 +10,9 @@ import bpy
 import numpy as np
 import pytest
 
-from nnrender.blender.build import OVERLAY_SCENE, build
+from nnrender.blender.build import build
 from nnrender.blender.render import render_to, save_blend
+from nnrender.blender.stage import OVERLAY_SCENE
 
 pytestmark = pytest.mark.render
 

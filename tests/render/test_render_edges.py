@@ -17,7 +17,7 @@ from nnrender.plan import ScenePlan, make_plan
 
 pytestmark = pytest.mark.render
 
-DEMO = Path(__file__).resolve().parents[2] / "nnrender" / "scenes" / "demo.yaml"
+DEMO = Path(__file__).resolve().parents[2] / "scenes" / "demo.yaml"
 W, H = 160, 90
 
 

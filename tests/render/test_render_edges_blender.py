@@ -89,7 +89,7 @@ def test_eevee_draws_the_tubes_in_their_sign_colour(crossing_plans, scenes, imag
     frame = on.timeline.frame_of_epoch(0)
     drawn = images.load(render_to(scenes.get(on, "eevee"), frame, tmp_path / "on.png"))
     group = on.edges[0]
-    diff = np.abs(drawn - images.srgb(on.look["background"])).max(axis=-1)
+    diff = np.abs(drawn - images.srgb(on.look.background)).max(axis=-1)
     lines = [images.curve_mask(on, group.straight[i], W, H, 0) for i in range(3)]
     near = images.curve_mask(on, group.straight[:2], W, H, 2)
     for i in (0, 1):

@@ -66,7 +66,7 @@ def test_reference_check_fails_on_small_losses(which: str, ref_plan: ScenePlan,
     ref = images.load(REFS / f"cycles_{which}.png")
     frame = _frame(ref_plan, which)
     regions = images.regions(ref_plan, frame, ref.shape[1], ref.shape[0])
-    background = images.srgb(ref_plan.look["background"])
+    background = images.srgb(ref_plan.look.background)
     assert images.compare(ref, ref, regions, background) == []
     rng = np.random.default_rng(0)
     noisy = np.clip(ref + rng.normal(0, 1.5 / 255, ref.shape), 0, 1)

@@ -117,7 +117,7 @@ def test_reference_check_fails_without_the_legend(style_plan, images) -> None:
     plan = style_plan("paper")
     ref = images.load(Path(__file__).parent / "refs" / "style_paper_cycles.png")
     regions = images.regions(plan, plan.timeline.last_frame, ref.shape[1], ref.shape[0])
-    background = images.srgb(plan.look["background"])
+    background = images.srgb(plan.look.background)
     assert images.compare(ref, ref, regions, background) == []
     legend = next(r for r in regions if r.name == "legend")
     r0, r1, c0, c1 = legend.box

@@ -6,12 +6,12 @@ import pytest
 from nnrender.layout.atlas import (
     MAX_SIDE,
     AtlasPlan,
-    _to_linear,
-    _to_srgb,
     downsample,
     fill_layer,
     plan_atlas,
 )
+from nnrender.layout.srgb import to_linear as _to_linear
+from nnrender.layout.srgb import to_srgb as _to_srgb
 
 DEMO_SHAPES = [(1, 28, 28), (32, 28, 28), (32, 14, 14), (64, 7, 7), (120, 1, 1), (10, 1, 1)]
 

@@ -129,12 +129,12 @@ def test_labels_scale_with_the_camera_distance(tmp_path):
 
 def test_paper_style_plan(dump):
     plan = _plan(dump, style="paper")
-    assert plan.look["background"] == (1.0, 1.0, 1.0)
-    assert max(plan.look["label_color"]) < 0.2, "dark text on white"
+    assert plan.look.background == (1.0, 1.0, 1.0)
+    assert max(plan.look.label_color) < 0.2, "dark text on white"
     assert plan.legend is not None and plan.legend.colors.shape == (256, 4)
     np.testing.assert_array_equal(plan.legend.colors[:, :3], colormaps.lut("viridis"))
     talk = _plan(dump, style="talk")
-    assert min(talk.look["label_color"]) > 0.8 and talk.look["glow"] > 0
+    assert min(talk.look.label_color) > 0.8 and talk.look.glow > 0
     cine = _plan(dump, style="cinematic")
     assert cine.camera.fstop is not None
     assert {light.name for light in cine.lights} != {light.name for light in plan.lights}
@@ -142,7 +142,7 @@ def test_paper_style_plan(dump):
 
 def test_orthographic_camera(dump):
     plan = _plan(dump, camera={"projection": "orthographic"})
-    assert plan.camera.projection == "ORTHO" and plan.camera.ortho_scale > 0
+    assert plan.camera.projection == "orthographic" and plan.camera.ortho_scale > 0
     pts = np.concatenate([np.concatenate([lp.centers - lp.sizes / 2, lp.centers + lp.sizes / 2])
                           for lp in plan.layers])
     for az in (plan.camera.azimuth_start, plan.camera.azimuth_end):

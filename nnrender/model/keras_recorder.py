@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from nnrender.model.incremental import DumpAppender
-from nnrender.model.keras_reader import ModelCapture, _keras
+from nnrender.model.keras_capture import ModelCapture
+from nnrender.model.keras_env import keras_module
 
-keras = _keras()
+keras = keras_module()  # the callback base class is needed when this module is imported
 
 
 class Recorder(keras.callbacks.Callback):

@@ -1,0 +1,237 @@
+"""The scene plan's data: everything a view of the scene needs (Blender, a vector figure),
+as plain data that serialises to JSON field by field.
+
+Names here are nnrender's own (``"orthographic"``, ``"area"``); ``blender/names.py`` maps
+them to Blender's enums, in one place.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from nnrender.config.schema import LookConfig, RenderConfig
+from nnrender.edges.groups import EdgeGroup, FieldPlan
+from nnrender.layout.atlas import AtlasPlan
+from nnrender.layout.camera import View
+from nnrender.output.encode import temp_path
+from nnrender.timeline.epochs import EpochTimeline, keyed
+
+PLAN_VERSION = 3
+FORMAT = "nnrender-plan"
+
+
+def to_data(value: Any) -> Any:
+    """JSON-safe data of a plan value, field by field: dataclasses as dicts (fields with
+    ``metadata={"json": False}`` left out, names in a class's ``JSON_EXTRA`` added from its
+    properties or methods; a class with ``JSON_AS`` is written as that one field), pydantic
+    models dumped, arrays as lists (floats to 6 places)."""
+    if hasattr(type(value), "JSON_AS"):
+        return to_data(getattr(value, type(value).JSON_AS))
+    if is_dataclass(value) and not isinstance(value, type):
+        out = {f.name: to_data(getattr(value, f.name)) for f in fields(value)
+               if f.metadata.get("json", True)}
+        for name in getattr(type(value), "JSON_EXTRA", ()):
+            attr = getattr(value, name)
+            out[name] = to_data(attr() if callable(attr) else attr)
+        return out
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, np.ndarray):
+        return np.round(value, 6).tolist() if value.dtype.kind == "f" else value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): to_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_data(v) for v in value]
+    return value
+
+
+@dataclass
+class LayerPlan:
+    name: str
+    type: str
+    role: str
+    shape: list[int]
+    centers: np.ndarray  # (n, 3) cells at the start (stage 0)
+    sizes: np.ndarray  # (n, 3)
+    tiles: np.ndarray  # (n, 4) interior rect x, y, w, h in its page's block pixels, rows top-down
+    norm: tuple[float, float]
+    placeholder: bool = False
+    page: int = 0
+    sources: np.ndarray | None = None  # (n,) channel index, or network.SUMMARY_MEAN etc.
+    # animated arrangements: (S, n, 3) per stage and (frame, stage) keys; None when static
+    stage_centers: np.ndarray | None = None
+    stage_sizes: np.ndarray | None = None
+    stage_keys: list[tuple[float, float]] = field(default_factory=list)
+    stages: list[str] = field(default_factory=list)
+
+    @property
+    def stage_count(self) -> int:
+        """Arrangement stages: 1 for a static layer."""
+        if self.stage_centers is None or not self.stage_keys:
+            return 1
+        return len(self.stage_centers)
+
+    def at(self, frame: float) -> tuple[np.ndarray, np.ndarray]:
+        """Cell centres and sizes at a frame: stages mixed in a chain, like the node tree."""
+        if self.stage_count == 1:
+            return self.centers, self.sizes
+        value = float(keyed(self.stage_keys, frame))
+        c, s = self.stage_centers[0].copy(), self.stage_sizes[0].copy()
+        for i in range(1, len(self.stage_centers)):
+            t = min(max(value - (i - 1), 0.0), 1.0)
+            c += (self.stage_centers[i] - c) * t
+            s += (self.stage_sizes[i] - s) * t
+        return c, s
+
+
+@dataclass
+class Label:
+    """A layer's label: world position of its bottom centre; it turns to face the camera."""
+
+    text: str
+    position: tuple[float, float, float]
+    size: float
+    layer: str
+
+
+@dataclass
+class Caption:
+    """On-screen text shown from ``frame_start`` to ``frame_end`` (inclusive)."""
+
+    text: str
+    frame_start: int
+    frame_end: int
+
+
+@dataclass
+class ScreenText:
+    """Text pinned to the screen: camera-local position at the overlay depth (x right,
+    y up from the image centre, in the units of ``Overlay.half_w``)."""
+
+    text: str
+    x: float
+    y: float
+    size: float
+    align_x: str = "center"  # left | center | right
+    align_y: str = "bottom"  # top | bottom
+
+
+@dataclass
+class Legend:
+    """A colour bar pinned to the lower right of the frame."""
+
+    colors: np.ndarray  # (256, 4) uint8 sRGB, low to high
+    title: str
+    ticks: list[tuple[float, str]]  # (position 0..1 along the bar, text)
+    # placed by the plan's overlay stage: the bar's rect (left, bottom, right, top) and its
+    # texts (ticks under it, the title above), in the overlay's screen units
+    bar: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    texts: list[ScreenText] = field(default_factory=list)
+
+
+@dataclass
+class Overlay:
+    """Where screen-pinned things go: the visible rectangle ``half_w`` x ``half_h`` at
+    ``depth`` in front of the camera, and the epoch captions' text (one per caption)."""
+
+    depth: float
+    half_w: float
+    half_h: float
+    captions: list[ScreenText] = field(default_factory=list)
+    # with depth of field the overlays get a scene of their own, seen by a camera without
+    # it and composited on top, with at most ``samples`` samples (text edges only)
+    separate: bool = False
+    samples: int = 16
+
+
+@dataclass
+class Light:
+    name: str
+    kind: str  # area | point | spot | sun
+    position: tuple[float, float, float]
+    energy: float
+    size: float  # area: side; point/spot: diameter; sun: angular diameter (radians)
+    color: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+
+@dataclass
+class CameraPlan:
+    target: tuple[float, float, float]
+    distance: float
+    elevation: float
+    azimuth_start: float
+    azimuth_end: float
+    lens: float
+    projection: str = "perspective"  # or "orthographic"
+    ortho_scale: float = 0.0  # view width in world units (orthographic)
+    fstop: float | None = None  # depth of field focused on the target; None is off
+    sensor: float = 36.0  # mm, fitted to the larger image side
+    clip_start: float = 0.01
+    clip_end: float = 1000.0
+
+    @property
+    def orthographic(self) -> bool:
+        return self.projection == "orthographic"
+
+    def view(self, azimuth: float, width: int, height: int) -> View:
+        return View(np.asarray(self.target), self.distance, azimuth, self.elevation, self.lens,
+                    width, height, self.ortho_scale if self.orthographic else None)
+
+
+@dataclass
+class Bloom:
+    """Glow around bright maps (a compositor glare): ``strength`` beyond 1 is added on top."""
+
+    strength: float
+    threshold: float  # linear brightness where it starts
+    size: float  # 0..1, the glare's reach
+
+
+@dataclass
+class ScenePlan:
+    version: int
+    layers: list[LayerPlan]
+    labels: list[Label]
+    captions: list[Caption]
+    lights: list[Light]
+    camera: CameraPlan
+    atlas: AtlasPlan
+    epochs: list[int]
+    timeline: EpochTimeline
+    render: RenderConfig
+    look: LookConfig  # label_color resolved
+    seed: int
+    overlay: Overlay
+    legend: Legend | None = None
+    bloom: Bloom | None = None
+    warnings: list[str] = field(default_factory=list)
+    # connections: one Curves data-block per group; bundling strength keyed
+    edges: list[EdgeGroup] = field(default_factory=list)
+    frustum: FieldPlan | None = None  # a receptive field, when the scene asks for one
+    bundle: float = 0.0  # strength at the first frame (0 straight .. 1 bundled)
+    bundle_keys: list[tuple[float, float]] = field(default_factory=list)  # (frame, strength)
+
+    @property
+    def cell_count(self) -> int:
+        return sum(layer.centers.shape[0] for layer in self.layers)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe description, field by field; atlas pixels and curve points left out."""
+        return {"format": FORMAT, **to_data(self)}
+
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "plan.json"
+        tmp = temp_path(path)  # farm chunks save the same plan into one folder at once
+        tmp.write_text(json.dumps(self.to_json()) + "\n", encoding="utf-8")
+        tmp.replace(path)
+        return path
