@@ -87,10 +87,11 @@ class DumpAppender:
 
     def add_epoch(self, epoch: int, activations: list[np.ndarray],
                   weights: list[list[np.ndarray]] | None = None,
-                  metrics: dict[str, Any] | None = None, source: str | None = None) -> EpochInfo:
+                  metrics: dict[str, Any] | None = None, source: str | None = None,
+                  attention: list[np.ndarray | None] | None = None) -> EpochInfo:
         """Write one epoch; an epoch number recorded before is replaced (a re-run), and any
         later ones are dropped, since training restarted from here."""
-        files = epoch_arrays(epoch, activations, weights, self.dtype)
+        files = epoch_arrays(epoch, activations, weights, self.dtype, attention=attention)
         for rel, arrays in files:
             _save_npz(self.out / rel, arrays)
         act_rel, w_rel = files[0][0], (files[1][0] if len(files) > 1 else None)

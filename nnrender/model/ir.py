@@ -3,6 +3,17 @@
 A dump folder holds ``manifest.json`` (enough on its own to lay the network out) and, per
 epoch, one ``.npz`` of activations and one of weights. Arrays are keyed by layer index
 (``L000``...) so that any layer name is safe. Pure numpy: no TensorFlow, no bpy.
+
+Schema 2 (read alongside 1, whose manifests simply lack these) adds:
+
+- ``LayerInfo.attention``: for attention layers, ``{"heads": H, "queries": T, "keys": S,
+  "query": layer, "key": layer}`` (the layers whose tokens are the queries and the keys);
+  each epoch's activations file then holds ``L012_att`` of shape (inputs, H, T, S), the
+  attention scores (each query's row sums to 1 over the keys).
+- ``LayerInfo.positions``: like ``channels`` for the first axis: the original indices of
+  the tokens (or time steps) kept when a long sequence was stored reduced.
+- ``inputs["vocab"]``: token texts by id (a ``--vocab`` file), and ``inputs["dtypes"]``:
+  each input array's dtype (integer token ids stay integers in ``arrays/inputs.npz``).
 """
 
 from __future__ import annotations
@@ -21,18 +32,22 @@ import numpy as np
 from nnrender.errors import DumpError
 
 FORMAT = "nnrender-dump"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READS = (1, 2)  # schema versions this nnrender reads
 MANIFEST = "manifest.json"
+INPUTS = "arrays/inputs.npz"
 
 
 @dataclass
 class LayerInfo:
     """One layer as the layout needs it; ``output_shape`` excludes the batch axis.
 
-    A dump written with storage options (``max_maps``, ``max_side``) keeps reduced arrays:
-    ``stored_shape`` is then their shape on disk (batch excluded; same rank as
-    ``output_shape``) and ``channels`` the original indices of the kept channels (last axis).
-    Both are None when the arrays are stored whole, so older manifests load unchanged.
+    A dump written with storage options (``max_maps``, ``max_side``, ``max_tokens``) keeps
+    reduced arrays: ``stored_shape`` is then their shape on disk (batch excluded; same rank
+    as ``output_shape``), ``channels`` the original indices of the kept channels (last axis)
+    and ``positions`` those of the kept tokens or time steps (first axis). All are None when
+    the arrays are stored whole, so older manifests load unchanged. ``attention`` describes
+    recorded attention scores (see the module docstring).
     """
 
     name: str
@@ -43,10 +58,13 @@ class LayerInfo:
     config: dict[str, Any] = field(default_factory=dict)
     stored_shape: list[int] | None = None
     channels: list[int] | None = None
+    positions: list[int] | None = None
+    attention: dict[str, Any] | None = None
 
     @property
     def role(self) -> str:
-        """How the layer is drawn: ``maps`` (H, W, C), ``vector`` (N,) or ``other``."""
+        """How the layer is drawn: ``maps`` (H, W, C), ``vector`` (N,), ``tokens`` (T, D),
+        ``volume`` (T, H, W, C: time steps or depth slices of maps) or ``other``."""
         return shape_role(self.output_shape)
 
     @property
@@ -86,11 +104,11 @@ class Manifest:
         if data.get("format") != FORMAT:
             raise DumpError(source, f"not an nnrender dump (format={data.get('format')!r})")
         version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version not in READS:
             raise DumpError(
                 source,
                 f"schema_version {version!r} is not supported (this nnrender reads "
-                f"{SCHEMA_VERSION}); re-run `nnrender dump`",
+                f"{', '.join(map(str, READS))}); re-run `nnrender dump`",
             )
         try:
             layers = [LayerInfo(**layer) for layer in data["layers"]]
@@ -100,6 +118,7 @@ class Manifest:
                 layers=layers,
                 epochs=epochs,
                 inputs=dict(data["inputs"]),
+                schema_version=int(version),
             )
             manifest.validate(source)
         except KeyError as exc:
@@ -121,6 +140,7 @@ class Manifest:
                     source, f"layer {layer.name}: output_shape {layer.output_shape} is not positive"
                 )
             _validate_storage(layer, source)
+            _validate_attention(layer, known, source)
             for parent in layer.inbound:
                 if parent not in known:
                     raise DumpError(
@@ -134,6 +154,10 @@ class Manifest:
             raise DumpError(source, "epochs: epoch numbers must be increasing and unique")
         if int(self.inputs.get("count", 0)) < 1:
             raise DumpError(source, "inputs.count: the dump has no inputs")
+        vocab = self.inputs.get("vocab")
+        if vocab is not None and (not isinstance(vocab, list)
+                                  or not all(isinstance(t, str) for t in vocab)):
+            raise DumpError(source, "inputs.vocab: must be a list of token texts")
 
     def layer_index(self, name: str) -> int:
         for i, layer in enumerate(self.layers):
@@ -153,6 +177,17 @@ def _validate_storage(layer: LayerInfo, source: str | Path) -> None:
                 source, f"layer {layer.name}: stored_shape {stored} does not fit "
                 f"output_shape {layer.output_shape}"
             )
+    pos = layer.positions
+    if pos is not None:
+        first = (stored or layer.output_shape or [0])[0]
+        if (not isinstance(pos, list) or len(layer.output_shape) < 2 or len(pos) != first
+                or any((not isinstance(c, int)) or not 0 <= c < layer.output_shape[0]
+                       for c in pos)
+                or pos != sorted(set(pos))):
+            raise DumpError(
+                source, f"layer {layer.name}: positions must be {first} increasing indices "
+                f"below {layer.output_shape[0] if layer.output_shape else 0}"
+            )
     chans = layer.channels
     if chans is not None:
         last = (stored or layer.output_shape or [0])[-1]
@@ -166,16 +201,40 @@ def _validate_storage(layer: LayerInfo, source: str | Path) -> None:
             )
 
 
+def _validate_attention(layer: LayerInfo, known: set[str], source: str | Path) -> None:
+    att = layer.attention
+    if att is None:
+        return
+    keys = ("heads", "queries", "keys")
+    if (not isinstance(att, dict) or any(not isinstance(att.get(k), int) or att[k] < 1
+                                         for k in keys)):
+        raise DumpError(source, f"layer {layer.name}: attention needs positive heads, "
+                                "queries and keys")
+    for side in ("query", "key"):
+        name = att.get(side)
+        if name is not None and name not in known:
+            raise DumpError(source, f"layer {layer.name}: attention {side} layer {name!r} is "
+                                    "unknown or later")
+
+
 def shape_role(shape: list[int] | tuple[int, ...]) -> str:
     if len(shape) == 3:
         return "maps"
     if len(shape) == 1:
         return "vector"
+    if len(shape) == 2:
+        return "tokens"
+    if len(shape) == 4:
+        return "volume"
     return "other"
 
 
 def array_key(index: int) -> str:
     return f"L{index:03d}"
+
+
+def attention_key(index: int) -> str:
+    return f"{array_key(index)}_att"
 
 
 class Dump:
@@ -241,6 +300,44 @@ class Dump:
             )
         return arr
 
+    def attention(self, epoch_index: int, layer: str | int) -> np.ndarray | None:
+        """Attention scores of one layer at one recorded epoch, (inputs, heads, queries,
+        keys); None for a layer without recorded attention."""
+        index = layer if isinstance(layer, int) else self.manifest.layer_index(layer)
+        info = self.manifest.layers[index]
+        if info.attention is None:
+            return None
+        ep = self.manifest.epochs[epoch_index]
+        where = self.path / ep.activations
+        npz = self._npz(ep.activations)
+        key = attention_key(index)
+        if key not in npz.files:
+            raise DumpError(where, f"layer {info.name}: no attention scores")
+        try:
+            arr = np.asarray(npz[key])
+        except Exception as exc:
+            raise DumpError(where, f"layer {info.name}: {exc}") from None
+        att = info.attention
+        expected = (int(self.manifest.inputs["count"]), att["heads"], att["queries"],
+                    att["keys"])
+        if arr.shape != expected:
+            raise DumpError(where, f"layer {info.name}: attention shape {arr.shape}, "
+                                   f"manifest says {expected}")
+        if not np.all(np.isfinite(arr)):
+            raise DumpError(where, f"layer {info.name}: NaN or Inf attention scores at "
+                                   f"epoch {ep.epoch}")
+        return arr
+
+    def input_array(self, index: int = 0) -> np.ndarray | None:
+        """The recorded inputs of model input ``index`` (integer token ids stay integers);
+        None when the dump did not keep them."""
+        path = self.path / INPUTS
+        if not path.is_file():
+            return None
+        key = "inputs" if index == 0 else f"input_{index}"
+        npz = self._npz(INPUTS)
+        return np.asarray(npz[key]) if key in npz.files else None
+
     def weights(self, epoch_index: int, layer: str | int) -> list[np.ndarray]:
         index = layer if isinstance(layer, int) else self.manifest.layer_index(layer)
         ep = self.manifest.epochs[epoch_index]
@@ -279,10 +376,15 @@ def epoch_arrays(
     weights: list[list[np.ndarray]] | None,
     dtype: np.dtype,
     weights_dtype: np.dtype | None = None,
+    attention: list[np.ndarray | None] | None = None,
 ) -> list[tuple[str, dict[str, np.ndarray]]]:
-    """The ``(relative path, arrays)`` files of one epoch, keyed as ``Dump`` reads them."""
-    files = [(f"arrays/epoch_{epoch:04d}.activations.npz",
-              {array_key(i): np.asarray(a, dtype=dtype) for i, a in enumerate(activations)})]
+    """The ``(relative path, arrays)`` files of one epoch, keyed as ``Dump`` reads them;
+    ``attention``: per layer its scores or None, stored beside the activations."""
+    arrays = {array_key(i): np.asarray(a, dtype=dtype) for i, a in enumerate(activations)}
+    for i, scores in enumerate(attention or []):
+        if scores is not None:
+            arrays[attention_key(i)] = np.asarray(scores, dtype=dtype)
+    files = [(f"arrays/epoch_{epoch:04d}.activations.npz", arrays)]
     if weights is not None:
         files.append((f"arrays/epoch_{epoch:04d}.weights.npz",
                       {f"{array_key(i)}_w{j}": _cast_weight(w, weights_dtype)
@@ -343,8 +445,10 @@ class DumpWriter:
         weights: list[list[np.ndarray]] | None = None,
         source: str | None = None,
         metrics: dict[str, float] | None = None,
+        attention: list[np.ndarray | None] | None = None,
     ) -> EpochInfo:
-        files = epoch_arrays(epoch, activations, weights, self.dtype, self.weights_dtype)
+        files = epoch_arrays(epoch, activations, weights, self.dtype, self.weights_dtype,
+                             attention)
         for rel, arrays in files:
             self._save(self.tmp / rel, **arrays)
         act_rel, w_rel = files[0][0], (files[1][0] if len(files) > 1 else None)
@@ -357,7 +461,7 @@ class DumpWriter:
     def finish(self, model: dict[str, Any], layers: list[LayerInfo], inputs: dict[str, Any],
                input_arrays: dict[str, np.ndarray] | None = None) -> Path:
         if input_arrays:
-            np.savez(self.tmp / "arrays" / "inputs.npz", **input_arrays)
+            np.savez(self.tmp / INPUTS, **input_arrays)
         manifest = Manifest(model=model, layers=layers, epochs=self.epochs, inputs=inputs)
         manifest.validate(self.tmp / MANIFEST)
         (self.tmp / MANIFEST).write_text(json.dumps(manifest.to_json(), indent=1) + "\n",

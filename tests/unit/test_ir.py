@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from nnrender.errors import DumpError
-from nnrender.model.ir import MANIFEST, Dump, DumpWriter, LayerInfo, Manifest
+from nnrender.model.ir import MANIFEST, SCHEMA_VERSION, Dump, DumpWriter, LayerInfo, Manifest
 from nnrender.model.synthetic import activation, cnn_layers, write_synthetic
 
 
@@ -19,7 +19,54 @@ def test_manifest_round_trip(dump_path):
     data = json.loads((dump_path / MANIFEST).read_text())
     again = Manifest.from_json(data, "x")
     assert again.to_json() == d.manifest.to_json()
-    assert data["schema_version"] == 1 and data["format"] == "nnrender-dump"
+    assert data["schema_version"] == SCHEMA_VERSION and data["format"] == "nnrender-dump"
+
+
+def test_schema_1_dumps_still_load(tmp_path, dump_path):
+    """Schema 2 added attention, positions and the vocabulary; a version-1 manifest (which
+    has none of them) reads as before."""
+    old = tmp_path / "v1"
+    shutil.copytree(dump_path, old)
+    data = json.loads((old / MANIFEST).read_text())
+    data["schema_version"] = 1
+    for layer in data["layers"]:
+        del layer["attention"], layer["positions"]
+    (old / MANIFEST).write_text(json.dumps(data))
+    d = Dump(old)
+    assert d.manifest.schema_version == 1
+    assert all(la.attention is None and la.positions is None for la in d.layers)
+    assert d.attention(0, "conv1") is None
+    np.testing.assert_array_equal(d.activations(2, "conv1"), Dump(dump_path).activations(2, 1))
+
+
+def test_attention_scores_round_trip(tmp_path):
+    layers = [LayerInfo("tokens", "InputLayer", [5, 4]),
+              LayerInfo("mha", "MultiHeadAttention", [5, 4], inbound=["tokens"],
+                        attention={"heads": 2, "queries": 5, "keys": 5, "query": "tokens",
+                                   "key": "tokens"})]
+    rng = np.random.default_rng(0)
+    writer = DumpWriter(tmp_path / "att")
+    scores = []
+    for e in range(2):
+        s = rng.random((3, 2, 5, 5)).astype(np.float32)
+        scores.append(s / s.sum(axis=-1, keepdims=True))
+        writer.add_epoch(e, [rng.random((3, 5, 4)), rng.random((3, 5, 4))],
+                         attention=[None, scores[-1]])
+    ids = np.array([[1, 2, 3, 0, 0]] * 3, dtype=np.int64)
+    path = writer.finish({"name": "m"}, layers, {"count": 3, "vocab": ["<pad>", "a", "b", "c"]},
+                         input_arrays={"inputs": ids})
+    d = Dump(path)
+    for e in range(2):
+        np.testing.assert_allclose(d.attention(e, "mha"), scores[e], rtol=1e-6)
+    assert d.attention(0, "tokens") is None
+    assert d.layers[0].role == "tokens" and d.manifest.inputs["vocab"][1] == "a"
+    assert d.input_array().dtype.kind == "i"
+    np.testing.assert_array_equal(d.input_array(), ids)
+    bad = json.loads((path / MANIFEST).read_text())
+    bad["layers"][1]["attention"]["heads"] = 3
+    (path / MANIFEST).write_text(json.dumps(bad))
+    with pytest.raises(DumpError, match="attention shape"):
+        Dump(path).attention(0, "mha")
 
 
 def test_activations_equal_what_was_written(dump_path):
