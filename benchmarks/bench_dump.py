@@ -5,6 +5,9 @@ options, "ResNet-50 over 10 epochs for one input under 1 GB on disk". This bench
 ResNet-50 and MobileNetV2 from ``keras.applications`` (``weights=None``: their own random
 weights, nothing downloaded) for one synthetic 224x224 image, once per storage setting, and
 projects the size of 10 epochs (the per-epoch array files times 10, plus the rest once).
+It also dumps a ViT-B/16-shaped transformer (``keras_apps.vit_b16``: 86 M random weights,
+197 tokens, 12 blocks of 12-head attention whose scores are recorded; goal: one input,
+one epoch in under 60 s).
 
 Each model runs in its own subprocess (this script re-invoked with ``--model NAME``), so the
 peak RSS (``ru_maxrss``, TensorFlow's import included) is that model's alone; it is read after
@@ -30,8 +33,9 @@ from typing import Any
 GOAL_SECONDS = 20.0
 GOAL_RSS_MB = 4096.0
 GOAL_10_EPOCHS_MB = 1000.0
+GOAL_VIT_SECONDS = 60.0
 EPOCHS_PROJECTED = 10
-MODELS = ("resnet50", "mobilenetv2")
+MODELS = ("resnet50", "mobilenetv2", "vit_b16")
 # name -> dump_keras storage keyword arguments
 SETTINGS: dict[str, dict[str, Any]] = {
     "float32": {},
@@ -79,6 +83,8 @@ def run_model(name: str) -> dict[str, Any]:
                 "size_mb": total / 1e6,
                 "projected_10_mb": (total + (EPOCHS_PROJECTED - 1) * per_epoch) / 1e6,
                 "layers": len(manifest["layers"]),
+                "attention_layers": sum(1 for la in manifest["layers"]
+                                        if la.get("attention")),
             })
             shutil.rmtree(out, ignore_errors=True)
     finally:
@@ -100,15 +106,24 @@ def _table(results: list[dict[str, Any]]) -> str:
                 f"{row['seconds']:>7.1f} {rss:>11} {row['size_mb']:>10.1f} "
                 f"{row['projected_10_mb']:>12.1f}"
             )
+        att = res["rows"][0].get("attention_layers", 0)
         lines.append(f"{'':<12} ({res['params'] / 1e6:.1f} M parameters, "
-                     f"{res['rows'][0]['layers']} layers, model built in "
-                     f"{res['build_s']:.1f} s)")
+                     f"{res['rows'][0]['layers']} layers"
+                     + (f", {att} with attention scores" if att else "")
+                     + f", model built in {res['build_s']:.1f} s)")
     return "\n".join(lines)
 
 
 def _goals(results: list[dict[str, Any]]) -> list[str]:
     out = []
     for res in results:
+        if res["model"] == "vit_b16":
+            first = res["rows"][0]
+            ok = first["seconds"] < GOAL_VIT_SECONDS
+            out.append(f"goal ViT-B/16 1 epoch < {GOAL_VIT_SECONDS:.0f} s with attention: "
+                       f"{'met' if ok and first['attention_layers'] else 'MISSED'} "
+                       f"({first['seconds']:.1f} s, {res['peak_rss_mb']:.0f} MB, "
+                       f"{first['size_mb']:.0f} MB on disk)")
         if res["model"] != "resnet50":
             continue
         first = res["rows"][0]

@@ -47,9 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nnrender {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="train the digits CNN, dump it, render a video + still")
+    from nnrender.model.examples import NAMES as demo_names
+
+    demo = sub.add_parser("demo", help="train an example network (the digits CNN by default), "
+                                       "dump it, render a video + still")
+    demo.add_argument("name", nargs="?", default="digits", choices=demo_names, metavar="NAME",
+                      help="which example: digits (a CNN on 8x8 digits, the default), vit (a "
+                           "Vision Transformer on the same digits), text (a transformer text "
+                           "classifier), text_lstm (a bidirectional LSTM on the same text)")
     _add_render_options(demo, presets, styles)
-    demo.add_argument("--epochs", type=int, default=8, help="training epochs (default 8)")
+    demo.add_argument("--epochs", type=int,
+                      help="training epochs (default: digits 8, vit 12, text 6, text_lstm 6)")
 
     dump = sub.add_parser("dump", help="read a Keras model and its epochs into a dump folder")
     dump.add_argument("model", type=Path,
@@ -65,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "variables into (MODULE may be a path/to/file.py)")
     src.add_argument("--allow-gaps", action="store_true",
                      help="accept irregular gaps in the epoch numbers")
+    src.add_argument("--import", dest="imports", action="append", default=[],
+                     metavar="MODULE",
+                     help="import this module (or path/to/file.py) first: the code that "
+                          "defines or registers the model's custom layers (repeatable)")
     inp = dump.add_argument_group("inputs")
     inp.add_argument("--input", dest="inputs", action="append", default=[], metavar="SPEC",
                      help="image file (PNG/JPEG), .npy array or digits:N (repeatable; for a "
@@ -73,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
                      default="0-1", help="how image pixels are scaled (default 0-1)")
     inp.add_argument("--resize", choices=["stretch", "crop", "fit"], default="stretch",
                      help="how images are fitted to the model's input size")
+    inp.add_argument("--vocab", type=Path, metavar="FILE",
+                     help="token texts of integer inputs: one token per line (line i is id "
+                          "i), a JSON list, or a JSON object {token: id}")
     st = dump.add_argument_group("storage")
     st.add_argument("--float16", action="store_true", help="store arrays as float16")
     st.add_argument("--max-maps", type=int, metavar="N", help="keep at most N maps per layer")
@@ -81,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--max-side", type=int, metavar="PX",
                     help="block-average maps larger than PX on a side")
     st.add_argument("--no-weights", action="store_true", help="do not store layer weights")
+    st.add_argument("--max-tokens", type=int, default=4096, metavar="N",
+                    help="keep N evenly spaced tokens (or time steps) of longer sequences "
+                         "(default 4096); their attention scores are not recorded")
+    st.add_argument("--max-attention", type=int, metavar="N",
+                    help="record a layer's attention scores only up to N values (inputs x "
+                         "heads x queries x keys; default 64 Mi)")
 
     render = sub.add_parser("render", help="render a scene YAML to frames, a video, a still")
     render.add_argument("scene", type=Path,
@@ -215,11 +236,16 @@ def _render(scene: Path | None, cli_layer: dict, args: argparse.Namespace, out: 
 
 def _demo(args: argparse.Namespace) -> int:
     from nnrender.config.bundled import resolve
+    from nnrender.model.examples import SCENES
 
-    out = (args.out or Path("nnrender-demo")).resolve()
+    name = args.name
+    # each example its own default folder, so switching examples retrains nothing
+    out = (args.out or Path("nnrender-demo" if name == "digits"
+                            else f"nnrender-demo-{name}")).resolve()
     work = out / "model"
-    cmd = [sys.executable, "-m", "nnrender.model.demo_train", str(work), "--epochs",
-           str(args.epochs)]
+    cmd = [sys.executable, "-m", "nnrender.model.examples", name, str(work)]
+    if args.epochs is not None:
+        cmd += ["--epochs", str(args.epochs)]
     # TensorFlow stays in that process; its C++ start-up chatter (absl/oneDNN info lines)
     # is dropped, everything else it prints is passed on
     proc = subprocess.Popen(cmd, env=os.environ.copy(), stderr=subprocess.PIPE, text=True)
@@ -229,7 +255,7 @@ def _demo(args: argparse.Namespace) -> int:
             sys.stderr.write(line)
     if proc.wait() != 0:
         return proc.returncode
-    scene = resolve("scene", "demo")
+    scene = resolve("scene", SCENES[name])
     layer = _cli_layer(args)
     layer["dump"] = str(work / "dump")
     return _render(scene, layer, args, out, video=True, still=0)
@@ -243,28 +269,37 @@ def _dump(args: argparse.Namespace) -> int:
     if not args.inputs:
         raise NNRenderError("--input", "give at least one input: an image, a .npy file or "
                                        "digits:N")
-    for flag in ("max_maps", "max_side"):
+    for flag in ("max_maps", "max_side", "max_tokens", "max_attention"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise NNRenderError(f"--{flag.replace('_', '-')}", f"must be at least 1, not {value}")
     import json
 
     from nnrender.model.ir import check_dump_target
+    from nnrender.model.vocab import load_vocab
 
     check_dump_target(args.out)  # before minutes of work, not after
+    vocab = load_vocab(args.vocab) if args.vocab is not None else None
+    from nnrender.model.builders import import_modules
     from nnrender.model.inputs import load_model_inputs
     from nnrender.model.keras_capture import dump_keras
+    from nnrender.model.keras_env import keras_module
     from nnrender.model.keras_files import input_shapes, open_model
+    from nnrender.model.scores import ATTENTION_BUDGET
 
+    if args.imports:
+        keras_module()  # quietly, before the user's own `import keras` is noisy
+    custom = import_modules(args.imports)
     model, series = open_model(args.model, builder=args.builder, weights=args.weights,
-                               allow_gaps=args.allow_gaps)
+                               allow_gaps=args.allow_gaps, custom_objects=custom)
     inputs = load_model_inputs(args.inputs, input_shapes(model), scale=args.scale,
                                resize=args.resize)
     out = dump_keras(model, series, inputs, args.out,
                      input_source=",".join(str(p) for p in args.inputs),
                      dtype="float16" if args.float16 else "float32", max_maps=args.max_maps,
                      max_side=args.max_side, maps_select=args.maps_select,
-                     store_weights=not args.no_weights)
+                     store_weights=not args.no_weights, max_tokens=args.max_tokens,
+                     max_attention=args.max_attention or ATTENTION_BUDGET, vocab=vocab)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     for message in manifest.get("model", {}).get("warnings", []):
         print(f"nnrender: warning: {message}", file=sys.stderr)

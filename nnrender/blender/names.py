@@ -8,7 +8,7 @@ DENOISE_QUALITY = {"fast": "FAST", "balanced": "BALANCED", "high": "HIGH"}
 PROJECTIONS = {"perspective": "PERSP", "orthographic": "ORTHO"}
 LIGHTS = {"area": "AREA", "point": "POINT", "spot": "SPOT", "sun": "SUN"}
 ALIGN_X = {"left": "LEFT", "center": "CENTER", "right": "RIGHT"}
-ALIGN_Y = {"top": "TOP", "bottom": "BOTTOM"}
+ALIGN_Y = {"top": "TOP", "center": "CENTER", "bottom": "BOTTOM"}
 
 
 def blender_name(table: dict[str, str], name: str, what: str) -> str:

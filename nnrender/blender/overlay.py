@@ -34,15 +34,18 @@ def text(name: str, body: str, size: float, material: bpy.types.Material,
 
 def labels(plan: ScenePlan, cam: bpy.types.Object, material: bpy.types.Material,
            collection: bpy.types.Collection) -> list[bpy.types.Object]:
-    """Layer labels at their plan positions, each turned to face the camera."""
+    """Labels at their plan positions, each turned to face the camera (vertical ones with
+    their reading direction up)."""
     out = []
     for i, label in enumerate(plan.labels):
-        obj = text(f"nnrender_label_{i:03d}", label.text, label.size, material, collection)
+        obj = text(f"nnrender_label_{i:03d}", label.text, label.size, material, collection,
+                   label.align_x, label.align_y)
         obj.location = label.position
+        obj["nnrender_label"] = label.kind
         con = obj.constraints.new("TRACK_TO")
         con.target = cam
         con.track_axis = "TRACK_Z"
-        con.up_axis = "UP_Y"
+        con.up_axis = "UP_X" if label.vertical else "UP_Y"
         out.append(obj)
     return out
 

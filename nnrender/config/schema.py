@@ -37,7 +37,7 @@ class TimelineConfig(_Strict):
     end_hold: float = Field(1.0, ge=0, le=3600, description="extra seconds on the last epoch")
 
 
-Arrange = Literal["line", "grid", "circle", "fold"]
+Arrange = Literal["line", "grid", "circle", "fold", "slab"]
 ColormapName = Literal["viridis", "magma", "inferno", "plasma", "cividis", "gray", "coolwarm"]
 
 
@@ -87,6 +87,14 @@ class LabelConfig(_Strict):
     fields: list[Literal["name", "type", "shape", "params"]] = Field(
         default_factory=lambda: ["name", "shape"], min_length=1)
     auto_hide: bool = Field(True, description="hide labels that would overlap others")
+    level: Literal["layer", "group", "auto"] = Field(
+        "auto", description="label every layer, or groups of layers (nested-model paths or "
+        "shared name prefixes); auto: groups when most layer labels would be hidden")
+    tokens: Literal["auto", "all", "none"] = Field(
+        "auto", description="token labels (text or position): auto labels the first token "
+        "layer of each sequence, when it draws at most 48 tokens")
+    vocab: str | None = Field(None, description="token texts, one per line (line i = id i); "
+                              "the dump's own vocabulary by default")
 
 
 class ChangeConfig(_Strict):
@@ -107,6 +115,10 @@ class LayerStyleConfig(_Strict):
     dense: Literal["line", "grid", "auto"] | None = None
     label: bool | None = None
     colormap: ColormapName | None = None
+    steps: int | None = Field(None, ge=1, description="volumes: time steps / slices drawn")
+    attention: bool | None = Field(None, description="per-head attention maps beside it")
+    collapse: Literal["none", "repeats"] | None = Field(
+        None, description="repeats: fold runs of identical blocks through these layers")
 
 
 class LayoutConfig(_Strict):
@@ -117,6 +129,13 @@ class LayoutConfig(_Strict):
     dense_limit: int = Field(512, ge=1, description="longer vectors are drawn as one image")
     wrap: Literal["auto", "none"] | int = Field("auto", description="rows of a long network")
     spacing: float = Field(1.0, gt=0, le=20)
+    steps: int | None = Field(None, ge=1, description="volumes (T, H, W, C): steps drawn "
+                              "(time steps or depth slices, evenly spaced); null draws all")
+    attention: bool = Field(True, description="attention layers: each head's query x key "
+                            "map drawn above the layer's tokens")
+    collapse: Literal["none", "repeats"] = Field(
+        "none", description="repeats: N identical consecutive blocks (found from the graph) "
+        "drawn once with a ×N badge")
     layers: dict[str, LayerStyleConfig] = Field(
         default_factory=dict, description="per layer, by name or glob pattern (conv*)")
 
@@ -159,6 +178,16 @@ class FieldConfig(_Strict):
     opacity: float = Field(0.22, ge=0, le=1)
 
 
+class AttentionEdgesConfig(_Strict):
+    """Attention as edges: from the key tokens to the query tokens, weighted by the score."""
+
+    show: bool = Field(True, description="draw attention edges into attention layers")
+    top_k: int = Field(2, ge=1, le=100_000, description="strongest keys kept per query token")
+    heads: Literal["mean", "max", "each"] = Field(
+        "mean", description="one group of the heads' mean (or max) score, or one per head")
+    color: Color = Field((0.98, 0.82, 0.3), description="colour (each head: its own hue)")
+
+
 class EdgesConfig(_Strict):
     show: bool = Field(True, description="draw connections between layers")
     select: Literal["weight", "weight_activation"] = Field(
@@ -183,6 +212,7 @@ class EdgesConfig(_Strict):
     negative: Color = (0.15, 0.45, 1.0)
     link_color: Color | None = Field(None, description="skip arcs; the label colour by default")
     field: FieldConfig | None = None
+    attention: AttentionEdgesConfig = AttentionEdgesConfig()
     layers: dict[str, EdgeLayerConfig] = Field(
         default_factory=dict, description="per target layer, by name or glob pattern")
 

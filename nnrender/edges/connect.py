@@ -19,60 +19,22 @@ from nnrender.config.schema import EdgesConfig
 from nnrender.edges import bundle as bundle_mod
 from nnrender.edges import field as field_mod
 from nnrender.edges import route, select
+from nnrender.edges.attention import attention_groups
+from nnrender.edges.endpoints import FADE, Endpoints, edge_radius, endpoints
 from nnrender.edges.groups import EdgeGroup, FieldPlan
 from nnrender.errors import ConfigError
 from nnrender.layout import graph as graph_mod
 from nnrender.layout.network import LayerBlock, median_wall
-from nnrender.model.ir import Dump, LayerInfo
+from nnrender.model.ir import DumpLike, LayerInfo
 from nnrender.timeline.epochs import EpochTimeline, change_keys
 
-EDGE_SHARE = 0.03  # strongest curve's radius, as a share of the smaller cell side
-MIN_PX = 0.7  # ...but at least this many pixels (radius) on screen
-FADE = 0.3  # weakest curve's radius as a share of the strongest
 LINK_SHARE = 0.012  # skip arcs' radius as a share of the median wall
 REFINE_MAX = 200_000  # the density refinement is for groups up to this many edges (memory)
+WEIGHT_ROLES = ("maps", "vector")  # weights connect maps and neurons (not tokens' features)
 
 
-@dataclass
-class Endpoints:
-    """Where a layer's neurons or maps sit, for edges: index -> position on a face."""
-
-    index: np.ndarray  # (n,) original neuron/channel indices, increasing
-    stored: np.ndarray  # (n,) positions on the stored (possibly reduced) last axis
-    center: np.ndarray  # (n, 3) centres (of the cell, or of the pixel in an image slab)
-    half: np.ndarray  # (n,) half the cell's thickness along X
-    side: float  # the smaller side of one cell (or one pixel) in world units
-
-
-def endpoints(block: LayerBlock, layer: LayerInfo) -> Endpoints | None:
-    """The drawn neurons/maps of a layer (stage 0), or None when it draws none one by one
-    (placeholders, folded layers)."""
-    channels = layer.channels
-    if block.role == "image":
-        rows, cols = block.tile_hw
-        n = int(layer.array_shape[0])
-        stored = np.arange(n)
-        c, (t, sw, sh) = block.centers[0], block.sizes[0]
-        y = c[1] + sw * (0.5 - (stored % cols + 0.5) / cols)
-        z = c[2] + sh * (0.5 - (stored // cols + 0.5) / rows)
-        center = np.stack([np.full(n, c[0]), y, z], axis=1)
-        index = np.asarray(channels, dtype=np.int64) if channels else stored
-        return Endpoints(index, stored, center, np.full(n, t / 2), min(sw / cols, sh / rows))
-    if block.role not in ("maps", "vector"):
-        return None
-    cells = np.nonzero((block.sources >= 0) & np.any(block.sizes > 0, axis=1))[0]
-    if not len(cells):
-        return None
-    stored = block.sources[cells].astype(np.int64)
-    index = np.asarray(channels, dtype=np.int64)[stored] if channels else stored
-    order = np.argsort(index, kind="stable")
-    cells, stored, index = cells[order], stored[order], index[order]
-    sizes = block.sizes[cells]
-    return Endpoints(index, stored, block.centers[cells], sizes[:, 0] / 2,
-                     float(sizes[:, 1:].min()))
-
-
-def _source_means(dump: Dump, epochs: list[int], layer: int, ends: Endpoints) -> list[np.ndarray]:
+def _source_means(dump: DumpLike, epochs: list[int], layer: int,
+                  ends: Endpoints) -> list[np.ndarray]:
     """Mean |activation| per drawn source neuron/map, per epoch (over inputs and pixels)."""
     out = []
     for e in epochs:
@@ -91,7 +53,8 @@ def _draws(layer: LayerInfo, over: dict[str, Any], config: EdgesConfig, weighted
            targets: int) -> bool:
     """Whether edges run into ``layer`` (``targets`` neurons or maps drawn) from its inbound
     layer, before looking at where the cells are."""
-    if not (config.show and weighted and over.get("show", True) and len(layer.inbound) == 1):
+    if not (config.show and weighted and over.get("show", True) and len(layer.inbound) == 1
+            and layer.role in WEIGHT_ROLES):
         return False
     if targets > over.get("max_targets", config.max_targets):
         return False
@@ -100,15 +63,17 @@ def _draws(layer: LayerInfo, over: dict[str, Any], config: EdgesConfig, weighted
     return config.channels and layer.type in select.CONV_TYPES | select.DEPTHWISE_TYPES
 
 
-def edge_targets(dump: Dump, config: EdgesConfig, drawn: list[int],
+def edge_targets(dump: DumpLike, config: EdgesConfig, drawn: list[int],
                  source: str | Path = "scene") -> set[str]:
-    """Names of the layers edges run into (``drawn``: neurons or maps each layer draws):
-    the layout leaves room in front of them."""
+    """Names of the layers edges run into (``drawn``: neurons or maps each layer draws;
+    attention layers with recorded scores too): the layout leaves room in front of them."""
     layers = dump.manifest.layers
     weighted = any(ep.weights is not None for ep in dump.manifest.epochs)
     overrides = _overrides(config, layers, source)
+    attending = config.show and config.attention.show
     return {layer.name for layer, over, n in zip(layers, overrides, drawn, strict=True)
-            if _draws(layer, over, config, weighted, n)}
+            if _draws(layer, over, config, weighted, n)
+            or (attending and layer.attention is not None and over.get("show", True))}
 
 
 def bundle_keys(config: EdgesConfig, timeline: EpochTimeline, source: str | Path
@@ -126,9 +91,10 @@ class _Weights:
     weights shows the nearest epoch's (the earlier on a tie). One matrix in memory at a
     time."""
 
-    def __init__(self, dump: Dump, epochs: list[int]) -> None:
+    def __init__(self, dump: DumpLike, epochs: list[int]) -> None:
         self.dump = dump
         self.layers = dump.manifest.layers
+        self.index = {layer.name: k for k, layer in enumerate(self.layers)}
         self.epochs = epochs
         recorded = dump.manifest.epochs
         self.with_weights = [e for e in epochs if recorded[e].weights is not None]
@@ -142,8 +108,12 @@ class _Weights:
 
     def matrix(self, i: int, e: int) -> np.ndarray | None:
         """Layer ``i``'s connection matrix at epoch ``e`` (None: not element by element)."""
-        return select.connection_matrix(self.layers[i].type,
-                                        self.dump.weights(self.nearest[e], i))
+        layer = self.layers[i]
+        parent = self.layers[self.index[layer.inbound[0]]] if layer.inbound else None
+        inputs = int(parent.output_shape[-1]) if parent is not None and parent.output_shape \
+            else None
+        return select.connection_matrix(layer.type, self.dump.weights(self.nearest[e], i),
+                                        inputs)
 
     def notes(self, config: EdgesConfig) -> list[str]:
         out = []
@@ -200,7 +170,7 @@ def _layer_group(i: int, p: int, kind: str, over: dict[str, Any], src: Endpoints
         return None
     start = src.center[a] + np.stack([src.half[a], 0 * a, 0 * a], axis=1)
     end = dst.center[b] - np.stack([dst.half[b], 0 * b, 0 * b], axis=1)
-    radius = config.width * max(EDGE_SHARE * min(src.side, dst.side), MIN_PX * look.pixel)
+    radius = edge_radius(config.width, src, dst, look.pixel)
     refine = config.refine and len(a) <= REFINE_MAX
     if config.refine and not refine:
         notes.append(f"edges: {label}: {len(a):,} edges, refined only up to "
@@ -236,7 +206,7 @@ def _links(blocks: list[LayerBlock], layers: list[LayerInfo], drawn: set[tuple[i
         src_index=np.array([p for p, _ in pairs]), dst_index=np.array([c for _, c in pairs]))
 
 
-def plan_edges(dump: Dump, blocks: list[LayerBlock], epochs: list[int], config: EdgesConfig,
+def plan_edges(dump: DumpLike, blocks: list[LayerBlock], epochs: list[int], config: EdgesConfig,
                *, pixel: float, seed: int, sample: int, link_color: tuple[float, float, float],
                animated: set[int], source: str | Path = "scene"
                ) -> tuple[list[EdgeGroup], FieldPlan | None, list[str]]:
@@ -262,7 +232,7 @@ def plan_edges(dump: Dump, blocks: list[LayerBlock], epochs: list[int], config: 
                 crowded.append(layer.name)
             continue
         p = names[layer.inbound[0]]
-        if ends[p] is None or ends[i] is None:
+        if ends[p] is None or ends[i] is None or layers[p].role not in WEIGHT_ROLES:
             continue
         label = f"{layers[p].name}->{layer.name}"
         if blocks[p].row != blocks[i].row:
@@ -281,6 +251,11 @@ def plan_edges(dump: Dump, blocks: list[LayerBlock], epochs: list[int], config: 
                      f"maps or neurons and get no edges ({', '.join(crowded[:3])}"
                      f"{', ...' if len(crowded) > 3 else ''}): thousands of curves would "
                      "hide the maps; raise edges.max_targets or draw fewer maps (layout.show)")
+    attention, more = attention_groups(dump, blocks, epochs, config, ends, pixel=pixel,
+                                       seed=seed, sample=sample, animated=animated)
+    groups += attention
+    notes += more
+    drawn.update((names[g.source], names[g.target]) for g in attention)
     if config.show and config.links:
         links = _links(blocks, layers, drawn, look, len(epochs), link_color)
         if links is not None:
@@ -294,7 +269,7 @@ def plan_edges(dump: Dump, blocks: list[LayerBlock], epochs: list[int], config: 
     return groups, frustum, notes
 
 
-def _field(dump: Dump, blocks: list[LayerBlock], epochs: list[int], config: EdgesConfig,
+def _field(dump: DumpLike, blocks: list[LayerBlock], epochs: list[int], config: EdgesConfig,
            ends: list[Endpoints | None], last_matrix: Callable[[int], np.ndarray | None] | None,
            sample: int, animated: set[int], source: str | Path
            ) -> tuple[FieldPlan | None, list[str]]:

@@ -18,13 +18,16 @@ DEPTHWISE_TYPES = {"DepthwiseConv2D"}
 DENSE_TYPES = {"Dense", "EinsumDense"}
 
 
-def connection_matrix(layer_type: str, weights: list[np.ndarray]) -> np.ndarray | None:
+def connection_matrix(layer_type: str, weights: list[np.ndarray],
+                      inputs: int | None = None) -> np.ndarray | None:
     """(inputs, outputs) signed strength of each input-output connection, or None when the
     layer's weights do not connect its input to its output element by element.
 
     Dense: the kernel. Conv: per input/output map, the kernel summed over its window:
     magnitude sum |w| (how much the map can feed the other), sign of sum w (whether it
-    excites or inhibits on balance). Depthwise: map c feeds maps c*m .. c*m + m - 1.
+    excites or inhibits on balance). A grouped conv (its kernel holding ``inputs / groups``
+    input maps) connects each group of input maps to its own group of output maps only.
+    Depthwise: map c feeds maps c*m .. c*m + m - 1.
     """
     if not weights:
         return None
@@ -50,7 +53,8 @@ def connection_matrix(layer_type: str, weights: list[np.ndarray]) -> np.ndarray 
     if layer_type in CONV_TYPES and kernel.ndim >= 3:
         spatial = tuple(range(kernel.ndim - 2))
         mag = np.abs(kernel).sum(axis=spatial)
-        return np.where(kernel.sum(axis=spatial) < 0, -mag, mag).astype(np.float32)
+        per_group = np.where(kernel.sum(axis=spatial) < 0, -mag, mag).astype(np.float32)
+        return _grouped(per_group, inputs)
     if layer_type in DEPTHWISE_TYPES and kernel.ndim == 4:
         c, m = kernel.shape[2], kernel.shape[3]
         mag = np.abs(kernel).sum(axis=(0, 1))
@@ -60,6 +64,21 @@ def connection_matrix(layer_type: str, weights: list[np.ndarray]) -> np.ndarray 
         out[rows, np.arange(c * m)] = val.ravel()
         return out
     return None
+
+
+def _grouped(per_group: np.ndarray, inputs: int | None) -> np.ndarray:
+    """A grouped conv's (inputs / groups, outputs) matrix as the full block-diagonal
+    (inputs, outputs) one: group g's input maps feed group g's output maps."""
+    cin, cout = per_group.shape
+    if inputs is None or inputs == cin or inputs % cin or cout % (inputs // cin):
+        return per_group
+    groups = inputs // cin
+    step = cout // groups
+    out = np.zeros((inputs, cout), dtype=np.float32)
+    for g in range(groups):
+        out[g * cin:(g + 1) * cin, g * step:(g + 1) * step] = per_group[:, g * step:
+                                                                       (g + 1) * step]
+    return out
 
 
 def top_k_mask(scores: np.ndarray, k: int, threshold: float | None = None) -> np.ndarray:

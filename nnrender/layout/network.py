@@ -18,198 +18,54 @@ rows like lines of text.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from nnrender.layout import graph as graph_mod
+from nnrender.layout.cells import (
+    ELLIPSIS,
+    ELLIPSIS_DOTS,
+    IMAGE,
+    INPUT_SIDE,
+    MAX_WALL,
+    NEURON,
+    NEURON_GAP,
+    PLACEHOLDER,
+    STAGES,
+    SUMMARY_MAX,
+    SUMMARY_MEAN,
+    LayerBlock,
+    LayerStyle,
+    grid_shape,
+    map_side,
+    pick_shown,
+    single_cell,
+    slots,
+    stage_names,
+)
+from nnrender.layout.sequence import attention_block, token_block, volume_block
 from nnrender.model.ir import LayerInfo
 
-NEURON = 0.16
-NEURON_GAP = 0.07
-
-# special cell sources (non-negative sources index the stored channel axis)
-SUMMARY_MEAN, SUMMARY_MAX, ELLIPSIS, IMAGE, PLACEHOLDER = -1, -2, -3, -4, -5
-
-STAGES = ("line", "grid", "circle", "fold")
-ELLIPSIS_DOTS = 3
-MAX_WALL = 1.6  # no wall's larger side beyond this many median walls (readability)
-INPUT_SIDE = 0.5  # input images (<= 4 channels) get maps at least this many median walls
-
-
-@dataclass
-class LayerStyle:
-    """How one layer is drawn.
-
-    ``arrange`` lists stages in order ('line' | 'grid' | 'circle' | 'fold'); more than one
-    entry means the renderer animates between them. For vector layers 'grid' means the
-    default wall, which ``dense`` decides ('auto': a column up to 16 neurons, a grid beyond).
-    ``show`` draws k evenly spaced maps/neurons (first and last included) plus an ellipsis.
-    """
-
-    arrange: list[str] = field(default_factory=lambda: ["grid"])
-    show: int | None = None
-    summary: str = "mean"
-    dense: str = "auto"
-    dense_limit: int = 512
-
-
-@dataclass
-class LayerBlock:
-    """One layer's cells: per-stage centres and full box sizes (x thickness, y width, z
-    height) plus what every cell shows (``sources``) and where the layer sits in the graph."""
-
-    name: str
-    type: str
-    role: str
-    shape: list[int]
-    sources: np.ndarray
-    stage_centers: np.ndarray
-    stage_sizes: np.ndarray
-    tile_hw: tuple[int, int]
-    shown: int
-    total: int
-    column: int = 0
-    row: int = 0
-    lane: int = 0
-
-    @property
-    def centers(self) -> np.ndarray:
-        """Cell centres of the first stage (the one a still shows)."""
-        return self.stage_centers[0]
-
-    @property
-    def sizes(self) -> np.ndarray:
-        return self.stage_sizes[0]
-
-    @property
-    def count(self) -> int:
-        return int(self.sources.shape[0])
-
-    @property
-    def stages(self) -> int:
-        return int(self.stage_centers.shape[0])
-
-    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """(lo, hi) over all stages, ignoring hidden cells, so a layer's room in the scene
-        holds every arrangement it animates through."""
-        c = self.stage_centers.reshape(-1, 3)
-        s = self.stage_sizes.reshape(-1, 3)
-        visible = s.any(axis=1)
-        if not visible.all():
-            if not visible.any():
-                return c.min(axis=0), c.max(axis=0)
-            c, s = c[visible], s[visible]
-        half = s / 2
-        return (c - half).min(axis=0), (c + half).max(axis=0)
-
-    @property
-    def extent(self) -> np.ndarray:
-        lo, hi = self.bounds()
-        return hi - lo
-
-    def translate(self, offset: np.ndarray) -> None:
-        self.stage_centers += np.asarray(offset, dtype=np.float64)
-
-    def scale(self, factor: float) -> None:
-        """Shrink or grow about the layer's centre (aspect and gaps stay proportional)."""
-        lo, hi = self.bounds()
-        mid = (lo + hi) / 2
-        hidden = ~np.any(self.stage_sizes > 0, axis=2)
-        self.stage_centers = mid + (self.stage_centers - mid) * factor
-        self.stage_sizes = self.stage_sizes * factor
-        self.stage_centers[hidden] = mid
-
-
-def map_side(h: int, w: int) -> tuple[float, float]:
-    """World size of one feature map: grows with the square root of its resolution, so a
-    224 px map is bigger than a 7 px one without dwarfing it."""
-    s = min(6.0, max(0.45, 0.36 * math.sqrt(max(h, w))))
-    return s * w / max(h, w), s * h / max(h, w)
-
-
-def grid_shape(n: int, aspect: float = 1.0) -> tuple[int, int]:
-    """(columns, rows) for n cells of width/height ``aspect``, close to a square wall."""
-    cols = max(1, math.ceil(math.sqrt(n / max(aspect, 1e-6))))
-    rows = math.ceil(n / cols)
-    return cols, rows
-
-
-def _grid(n: int, cols: int, cell_w: float, cell_h: float, gap: float) -> np.ndarray:
-    idx = np.arange(n)
-    col = idx % cols
-    row = idx // cols
-    rows = math.ceil(n / cols) if n else 0
-    y = -(col - (cols - 1) / 2.0) * (cell_w + gap)
-    z = ((rows - 1) / 2.0 - row) * (cell_h + gap)
-    return np.stack([np.zeros(n), y, z], axis=1)
-
-
-def pick_shown(available: int, show: int | None) -> np.ndarray:
-    """Stored indices drawn: all, or ``show`` evenly spaced with first and last included."""
-    if show is None or show >= available:
-        return np.arange(available)
-    if show < 1:
-        raise ValueError(f"show must be at least 1, got {show}")
-    if show == 1:
-        return np.zeros(1, dtype=int)
-    return np.floor(np.linspace(0, available - 1, show) + 0.5).astype(int)
-
-
-def _slots(kind: str, m: int, cw: float, ch: float, gap: float, column: bool
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """Centres of ``m`` slots of ``cw`` x ``ch`` for one arrangement, and each slot's
-    reading direction (where an ellipsis continues)."""
-    if kind == "circle":
-        if m == 1:
-            return np.zeros((1, 3)), np.array([[0.0, -1.0, 0.0]])
-        pitch = math.hypot(cw, ch) + gap  # neighbours this far apart never touch
-        radius = pitch / (2 * math.sin(math.pi / m))
-        t = 2 * math.pi * np.arange(m) / m  # from the top, clockwise as the viewer sees it
-        centers = np.stack([np.zeros(m), -radius * np.sin(t), radius * np.cos(t)], axis=1)
-        tangent = np.stack([np.zeros(m), -np.cos(t), -np.sin(t)], axis=1)
-        return centers, tangent
-    if kind == "line":
-        cols = 1 if column else m
-    else:  # grid
-        cols = grid_shape(m, cw / ch)[0]
-    direction = [0.0, 0.0, -1.0] if cols == 1 and column else [0.0, -1.0, 0.0]
-    return _grid(m, cols, cw, ch, gap), np.tile(direction, (m, 1))
-
-
-def _stage_names(style: LayerStyle) -> list[str]:
-    stages = list(style.arrange) or ["grid"]
-    bad = [s for s in stages if s not in STAGES]
-    if bad:
-        raise ValueError(f"unknown arrangement {bad[0]!r} (expected one of {', '.join(STAGES)})")
-    if style.summary not in ("mean", "max"):
-        raise ValueError(f"summary must be 'mean' or 'max', got {style.summary!r}")
-    if style.dense not in ("line", "grid", "auto"):
-        raise ValueError(f"dense must be 'line', 'grid' or 'auto', got {style.dense!r}")
-    if style.dense_limit < 1:
-        raise ValueError(f"dense_limit must be at least 1, got {style.dense_limit}")
-    return stages
-
-
-def _single(layer: LayerInfo, role: str, stages: int, source: int, size: list[float],
-            tile: tuple[int, int], shown: int, total: int) -> LayerBlock:
-    return LayerBlock(
-        layer.name, layer.type, role, list(layer.output_shape),
-        sources=np.array([source]),
-        stage_centers=np.zeros((stages, 1, 3)),
-        stage_sizes=np.tile(np.asarray(size, dtype=np.float64), (stages, 1, 1)),
-        tile_hw=tile, shown=shown, total=total,
-    )
-
+__all__ = ["ELLIPSIS", "ELLIPSIS_DOTS", "IMAGE", "NEURON", "PLACEHOLDER", "STAGES",
+           "SUMMARY_MAX", "SUMMARY_MEAN", "LayerBlock", "LayerStyle", "arrange", "grid_shape",
+           "layer_block", "map_side", "median_wall", "pick_shown", "wall"]
 
 def layer_block(layer: LayerInfo, style: LayerStyle | None = None,
-                min_side: float = 0.0) -> LayerBlock:
-    """Cells of one layer centred on the origin; maps are at least ``min_side`` tall."""
+                min_side: float = 0.0, patches: bool = False) -> LayerBlock:
+    """Cells of one layer centred on the origin; maps are at least ``min_side`` tall.
+    ``patches``: a token layer's tokens came from image patches (see ``sequence``)."""
     style = style or LayerStyle()
-    stages = _stage_names(style)
+    stages = stage_names(style)
     n_stages = len(stages)
     role = layer.role
     stored = layer.array_shape
+    if role == "tokens":
+        block = token_block(layer, style, stages, patches)
+        if layer.attention is not None and style.attention:
+            block.attached.append(attention_block(block, layer, n_stages))
+        return block
+    if role == "volume":
+        return volume_block(layer, style, stages, min_side)
     if role == "vector":
         available = int(stored[0])
         if available > style.dense_limit and (style.show is None
@@ -217,11 +73,11 @@ def layer_block(layer: LayerInfo, style: LayerStyle | None = None,
             cols = math.ceil(math.sqrt(available))
             rows = math.ceil(available / cols)
             sw, sh = map_side(rows, cols)
-            return _single(layer, "image", n_stages, IMAGE,
+            return single_cell(layer, "image", n_stages, IMAGE,
                            [0.05 + 0.02 * max(sw, sh), sw, sh], (rows, cols), available,
                            available)
     elif role != "maps":
-        return _single(layer, "other", n_stages, PLACEHOLDER, [0.6, 0.9, 0.9], (1, 1), 1, 1)
+        return single_cell(layer, "other", n_stages, PLACEHOLDER, [0.6, 0.9, 0.9], (1, 1), 1, 1)
 
     available = int(stored[-1])
     total = int(layer.output_shape[-1])
@@ -253,7 +109,7 @@ def layer_block(layer: LayerInfo, style: LayerStyle | None = None,
 
     folded = [s == "fold" for s in stages]
     if all(folded):
-        return _single(layer, role, n_stages, summary, list(fold), tile, 0, total)
+        return single_cell(layer, role, n_stages, summary, list(fold), tile, 0, total)
 
     k = len(picked)
     m = k + (1 if ellipsis else 0)
@@ -270,13 +126,13 @@ def layer_block(layer: LayerInfo, style: LayerStyle | None = None,
             dense = style.dense if style.dense != "auto" else ("line" if m <= 16 else "grid")
             if dense == "line":
                 kind = "line"
-        slots, direction = _slots(kind, m, sw, sh, gap, column)
-        centers[si, :k] = slots[:k]
+        spots, direction = slots(kind, m, sw, sh, gap, column)
+        centers[si, :k] = spots[:k]
         sizes[si, :k] = cell
         if ellipsis:
             pitch = 2 * dot
             offsets = (np.arange(ELLIPSIS_DOTS) - (ELLIPSIS_DOTS - 1) / 2) * pitch
-            centers[si, k:k + ELLIPSIS_DOTS] = slots[k] + offsets[:, None] * direction[k]
+            centers[si, k:k + ELLIPSIS_DOTS] = spots[k] + offsets[:, None] * direction[k]
             sizes[si, k:k + ELLIPSIS_DOTS] = dot
     return LayerBlock(layer.name, layer.type, role, list(layer.output_shape), sources,
                       centers, sizes, tile, k, total)
@@ -291,6 +147,17 @@ def wall(block: LayerBlock) -> float:
 def median_wall(blocks: list[LayerBlock]) -> float:
     """The typical wall of laid-out blocks: what label sizes and arc heights scale with."""
     return float(np.median([wall(b) for b in blocks]))
+
+
+def patch_tokens(layers: list[LayerInfo]) -> set[int]:
+    """Token layers whose tokens came from an image: a layer of maps (or volumes) lies
+    upstream. Their tokens are patches, drawn on the patch grid where T fits one."""
+    index = {layer.name: i for i, layer in enumerate(layers)}
+    from_image = [False] * len(layers)
+    for i, layer in enumerate(layers):
+        from_image[i] = layer.role in ("maps", "volume") or any(
+            from_image[index[p]] for p in layer.inbound if p in index)
+    return {i for i, layer in enumerate(layers) if layer.role == "tokens" and from_image[i]}
 
 
 def arrange(layers: list[LayerInfo], styles: list[LayerStyle] | None = None, *,
@@ -311,9 +178,13 @@ def arrange(layers: list[LayerInfo], styles: list[LayerStyle] | None = None, *,
         raise ValueError(f"{len(styles)} styles for {len(layers)} layers")
     if not layers:
         return []
-    blocks = [layer_block(layer, style) for layer, style in zip(layers, styles, strict=True)]
+    patchy = patch_tokens(layers)
+    blocks = [layer_block(layer, style, patches=i in patchy)
+              for i, (layer, style) in enumerate(zip(layers, styles, strict=True))]
     walls = [wall(b) for b in blocks]
-    maps = [w for w, b in zip(walls, blocks, strict=True) if b.role == "maps"]
+    # walls of maps, token strips and volumes set the scale (vectors are tiny cubes)
+    walled = ("maps", "tokens", "volume")
+    maps = [w for w, b in zip(walls, blocks, strict=True) if b.role in walled]
     if maps:
         # a layer of a few maps (the input image, say) is drawn large enough to read
         side = INPUT_SIDE * float(np.median(maps))
@@ -322,7 +193,7 @@ def arrange(layers: list[LayerInfo], styles: list[LayerStyle] | None = None, *,
                 blocks[i] = layer_block(layer, style, side)
                 walls[i] = wall(blocks[i])
     roles = [b.role for b in blocks]
-    ref = ([w for w, r in zip(walls, roles, strict=True) if r == "maps"]
+    ref = ([w for w, r in zip(walls, roles, strict=True) if r in walled]
            or [w for w, r in zip(walls, roles, strict=True) if r != "other"] or walls)
     median = float(np.median(ref))
     # very large walls (thousands of channels as a full grid) shrink so none dwarfs the rest

@@ -18,9 +18,17 @@ The contract of a ``Capture`` subclass:
 - ``layer_weights() -> list[list[np.ndarray]]``: per entry, its weights as stored (an
   empty list for entries without their own: inputs, later calls of a shared layer).
 - ``framework``: e.g. ``"keras 3.6.0"``, for the manifest.
+- optionally ``attention_scores() -> dict[int, Scores]``: the last ``run``'s attention
+  scores by entry index (``scores.Scores``: values (inputs, heads, queries, keys) and the
+  query/key entries, or why there are none); the default has none. ``scores`` decides
+  which layers keep them and fills ``LayerInfo.attention``.
 
 A subclass that defines ``__init__`` checks its model type there and then calls
 ``super().__init__``. Warnings are issued as ``NNRenderWarning`` and listed in the manifest.
+
+Inputs keep integer types where the model input is an integer type (token ids for an
+``Embedding``), everything else becomes float; the manifest's ``inputs["dtypes"]`` lists
+them, and ``inputs["vocab"]`` holds a vocabulary's token texts (``vocab``).
 """
 
 from __future__ import annotations
@@ -38,7 +46,9 @@ from nnrender.errors import ModelError, NNRenderWarning, one_line
 from nnrender.model.epochs import Series
 from nnrender.model.inputs import shape_fits, show_shape
 from nnrender.model.ir import DumpWriter, LayerInfo
-from nnrender.model.storage import Storage, check_dtype
+from nnrender.model.scores import ATTENTION_BUDGET, Scores, epoch_scores, plan_scores
+from nnrender.model.storage import DEFAULT_MAX_TOKENS, Storage, check_dtype, positions_warning
+from nnrender.model.vocab import Vocab, as_vocab
 
 
 def json_safe(value: Any) -> Any:
@@ -86,10 +96,26 @@ def fit_inputs(inputs: Any, expected: list[int | None], dtype: str, source: str,
         )
     if x.shape[0] < 1:
         raise ModelError(where, "inputs: no samples")
-    x = x.astype(dtype if np.dtype(dtype).kind == "f" else "float32", copy=False)
-    if not np.all(np.isfinite(x)):
+    return _cast_input(x, dtype, where, input_name)
+
+
+def _cast_input(x: np.ndarray, dtype: str, where: str, input_name: str) -> np.ndarray:
+    """The array in the model input's dtype: integer inputs (token ids) stay integers,
+    float inputs (images, digits, features) become that float type (float32 otherwise)."""
+    try:
+        target = np.dtype(dtype)
+    except TypeError:  # bfloat16 and other types numpy does not name
+        target = np.dtype("float32")
+    if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
         raise ModelError(where, "inputs contain NaN or Inf")
-    return x
+    if target.kind in "iu":
+        if x.dtype.kind == "f" and not np.all(x == np.round(x)):
+            raise ModelError(where, f"model input {input_name} takes integer ids ({dtype}); "
+                                    "the array holds non-integer values")
+        return x.astype(target, copy=False)
+    if target.kind == "b":
+        return x.astype(bool, copy=False)
+    return x.astype(target if target.kind == "f" else np.float32, copy=False)
 
 
 def model_inputs(inputs: Any, names: Sequence[str], shapes: Sequence[list[int | None]],
@@ -129,7 +155,7 @@ def check_activations(act: np.ndarray, info: LayerInfo, epoch: int, source: str 
     errors: a picture of them would be silently wrong."""
     if not np.all(np.isfinite(act)):
         raise ModelError(source, f"epoch {epoch}: layer {info.name}: NaN or Inf activations")
-    if dtype.itemsize < act.dtype.itemsize and dtype.kind == "f":
+    if dtype.itemsize < act.dtype.itemsize and dtype.kind == "f" and act.dtype.kind == "f":
         if not np.all(np.isfinite(act.astype(dtype))):
             raise ModelError(
                 source,
@@ -147,6 +173,16 @@ def check_weights(weights: list[np.ndarray], info: LayerInfo, epoch: int,
 
 
 # --------------------------------------------------------------------------- capture
+
+
+@dataclass
+class EpochArrays:
+    """One epoch as stored: per entry its activations (reduced for storage), weights and
+    attention scores (None where not recorded)."""
+
+    activations: list[np.ndarray]
+    weights: list[list[np.ndarray]]
+    attention: list[np.ndarray | None]
 
 
 @dataclass
@@ -168,8 +204,17 @@ class Capture(ABC):
     def __init__(self, model: Any, inputs: Any, *, path: str | Path = "model",
                  labels: Sequence[Any] | np.ndarray | None = None, input_source: str = "",
                  dtype: str = "float32", max_maps: int | None = None,
-                 max_side: int | None = None, maps_select: str = "even") -> None:
-        self.storage = Storage(max_maps, max_side, maps_select)
+                 max_side: int | None = None, maps_select: str = "even",
+                 max_tokens: int | None = DEFAULT_MAX_TOKENS,
+                 max_attention: int = ATTENTION_BUDGET,
+                 vocab: Sequence[str] | str | Path | Vocab | None = None) -> None:
+        self.storage = Storage(max_maps, max_side, maps_select, max_tokens)
+        if isinstance(max_attention, bool) or not isinstance(max_attention, int) \
+                or max_attention < 1:
+            raise ModelError(None, f"max_attention: expected a positive integer, got "
+                                   f"{max_attention!r}")
+        self.max_attention = max_attention
+        self.vocab = as_vocab(vocab) if vocab is not None else None  # a bad file: before work
         self.dtype = check_dtype(dtype)
         self.model = model
         found = self.read_layers(model, path)
@@ -183,6 +228,8 @@ class Capture(ABC):
         self.xs = model_inputs(inputs, self.input_names, shapes, found.input_dtypes,
                                input_source or "inputs")
         self.count = int(self.xs[0].shape[0])
+        if self.vocab is not None:
+            self.vocab.check(self.xs)
         self.labels: list[Any] | None = None
         if labels is not None:
             self.labels = np.asarray(labels).tolist()
@@ -211,6 +258,10 @@ class Capture(ABC):
     def framework(self) -> str:
         """The framework and its version, for the manifest."""
 
+    def attention_scores(self) -> dict[int, Scores]:
+        """The last run's attention scores by entry index (see the module docstring)."""
+        return {}
+
     @property
     def model_name(self) -> str:
         """The model's name in the manifest."""
@@ -220,9 +271,17 @@ class Capture(ABC):
 
     def capture(self, epoch: int, source: str | Path) -> tuple[list[np.ndarray],
                                                                 list[list[np.ndarray]]]:
-        """Activations (reduced for storage) and weights of every layer, as the model is now."""
+        """Activations (reduced for storage) and weights of every layer, as the model is now
+        (``capture_epoch`` without the attention scores)."""
+        arrays = self.capture_epoch(epoch, source)
+        return arrays.activations, arrays.weights
+
+    def capture_epoch(self, epoch: int, source: str | Path) -> EpochArrays:
+        """Activations (reduced for storage), weights and attention scores of every layer,
+        as the model is now."""
         infos = self.infos
         activations = self.run(self.xs, epoch, source)
+        raw = self.attention_scores()
         for info, act in zip(infos, activations, strict=True):
             check_activations(act, info, epoch, source, self.dtype)
         if self.first_epoch is None:
@@ -230,6 +289,11 @@ class Capture(ABC):
             for info, act in zip(infos, activations, strict=True):
                 info.output_shape = [int(d) for d in act.shape[1:]]
                 self.storage.plan(info)
+            message = positions_warning(infos, self.storage.max_tokens)
+            if message:
+                self.warnings.append(message)
+            self.warnings.extend(plan_scores(infos, raw, self.count, self.max_attention,
+                                             self.storage.max_tokens))
         else:
             for info, act in zip(infos, activations, strict=True):
                 if list(act.shape[1:]) != info.output_shape:
@@ -239,13 +303,14 @@ class Capture(ABC):
                         f"{list(act.shape[1:])} differs from epoch {self.first_epoch}'s "
                         f"{info.output_shape}",
                     )
+        attention = epoch_scores(infos, raw, self.count, epoch, source)
         stored = [self.storage.apply(act, info)
                   for info, act in zip(infos, activations, strict=True)]
-        del activations
+        del activations, raw
         layer_weights = self.layer_weights()
         for info, ws in zip(infos, layer_weights, strict=True):
             check_weights(ws, info, epoch, source)
-        return stored, layer_weights
+        return EpochArrays(stored, layer_weights, attention)
 
     def warn_late(self, stacklevel: int = 2) -> None:
         """Issue the warnings not issued yet (found while running: no batch axis, say)."""
@@ -275,7 +340,10 @@ class Capture(ABC):
             "shape": [int(d) for d in self.xs[0].shape[1:]],
             "source": self.input_source,
             "labels": self.labels,
+            "dtypes": [x.dtype.name for x in self.xs],
         }
+        if self.vocab is not None:
+            info["vocab"] = list(self.vocab.tokens)
         if len(self.xs) > 1:
             info["names"] = list(self.input_names)
             info["shapes"] = [[int(d) for d in x.shape[1:]] for x in self.xs]
@@ -306,9 +374,10 @@ def write_dump(capture: Capture, series: Series, out_dir: str | Path, *, source_
                     raise ModelError(
                         source, f"epoch {epoch}: cannot load the weights: {one_line(exc)}"
                     ) from None
-            stored, layer_weights = capture.capture(epoch, source)
-            writer.add_epoch(epoch, stored, layer_weights if store_weights else None,
-                             source=source, metrics=metrics.get(epoch))
+            arrays = capture.capture_epoch(epoch, source)
+            writer.add_epoch(epoch, arrays.activations,
+                             arrays.weights if store_weights else None, source=source,
+                             metrics=metrics.get(epoch), attention=arrays.attention)
         capture.warn_late(stacklevel=4)  # the caller of the dump function
         return writer.finish(capture.model_info(source_label), capture.infos,
                              capture.inputs_info(), input_arrays=capture.input_arrays())

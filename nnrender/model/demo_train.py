@@ -1,9 +1,10 @@
 """Train the demo digits CNN (deterministically) and dump it for rendering.
 
-Run as ``python -m nnrender.model.demo_train WORK_DIR [--epochs N] [--seed S]``: the CLI
-starts it in a subprocess so the render process never imports TensorFlow. Results are cached
-in WORK_DIR: ``done.json`` is written last, so a killed run is simply retrained, and a
-finished one with the same settings is reused without importing TensorFlow at all.
+Run as ``python -m nnrender.model.demo_train WORK_DIR [--epochs N] [--seed S]`` (or
+``python -m nnrender.model.examples digits WORK_DIR ...``): the CLI starts it in a
+subprocess so the render process never imports TensorFlow. The caching, training and
+dumping are ``training``'s, shared with the other examples (``examples``); this module
+holds the digits data (shared with the ViT example), the CNN and its ``Example``.
 
 Files written under WORK_DIR:
     model.keras                       architecture + final weights
@@ -17,48 +18,25 @@ Files written under WORK_DIR:
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import shutil
 import sys
-import time
-from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from nnrender.model import training
+from nnrender.model.training import DONE, Example, Log
 
 TEST_SIZE = 297  # the last 297 of sklearn's 1797 digits are the test split
 # Digits drawn by the demo; inputs[0] is the one the still image shows, so it is the
 # cleanest test image of its class (closest to the class mean of the training set).
 DEMO_DIGITS = (3, 0, 7, 5)
 BATCH_SIZE = 32
-DONE = "done.json"
+EPOCHS = 8
 
-Log = Callable[[str], None]
-
-
-def _quiet_tf_env() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def _keras_version() -> str:
-    """Keras' version without importing it (a cache hit must not pay for TensorFlow)."""
-    try:
-        return metadata.version("keras")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def settings(epochs: int, seed: int) -> dict[str, Any]:
-    return {"epochs": int(epochs), "seed": int(seed), "keras": _keras_version()}
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+__all__ = ["BATCH_SIZE", "DEMO_DIGITS", "DIGITS", "DONE", "TEST_SIZE", "build_model",
+           "cached_result", "digits_inputs", "load_digits_split", "main", "metrics_by_epoch",
+           "pick_demo_inputs", "settings", "train_demo"]
 
 
 def load_digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -87,10 +65,21 @@ def pick_demo_inputs(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarra
     return x_test[indices], [int(y_test[i]) for i in indices], indices
 
 
+def digits_inputs(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+                  y_test: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+    """The demo's 4 test digits and their ``labels.json`` document."""
+    inputs, labels, indices = pick_demo_inputs(x_train, y_train, x_test, y_test)
+    return inputs, {
+        "labels": labels,
+        "class_names": [str(d) for d in range(10)],
+        "test_indices": indices,
+        "source": f"sklearn.datasets.load_digits, last {TEST_SIZE} images (test split)",
+    }
+
+
 def build_model(keras: Any) -> Any:
     """The demo CNN; explicit layer names so the labels in the picture read well."""
-    from keras import layers
-
+    layers = keras.layers
     inp = keras.Input((8, 8, 1), name="input")
     x = layers.Conv2D(16, 3, padding="same", activation="relu", name="conv1")(inp)
     x = layers.MaxPooling2D(2, name="pool1")(x)
@@ -102,176 +91,43 @@ def build_model(keras: Any) -> Any:
     return keras.Model(inp, out, name="digits_cnn")
 
 
-def _make_saver_class() -> type:
-    import keras
-
-    class EpochWeightsSaver(keras.callbacks.Callback):
-        """Saves ``epoch_NN.weights.h5`` before training (epoch 0) and after every epoch
-        (epoch k = after k epochs): the series the reader turns into an animation."""
-
-        def __init__(self, folder: str | Path, pattern: str = "epoch_{epoch:02d}.weights.h5"):
-            super().__init__()
-            self.folder = Path(folder)
-            self.pattern = pattern
-            self.saved: list[Path] = []
-
-        def _save(self, epoch: int) -> None:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            path = self.folder / self.pattern.format(epoch=epoch)
-            self.model.save_weights(str(path))
-            self.saved.append(path)
-
-        def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-            self._save(0)
-
-        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            self._save(epoch + 1)
-
-    return EpochWeightsSaver
-
-
-def _saver_class() -> type:
-    cls = globals().get("EpochWeightsSaver")
-    if cls is None:
-        cls = globals()["EpochWeightsSaver"] = _make_saver_class()
-    return cls
+# The digits CNN: its done.json settings and its dump (made from model.keras) are as they
+# were before the examples shared this machinery.
+DIGITS = Example(name="digits", title="the digits CNN", build=build_model,
+                 data=load_digits_split, pick=digits_inputs, epochs=EPOCHS,
+                 batch_size=BATCH_SIZE, dump_from_file=True, settings_extra=False)
 
 
 def __getattr__(name: str) -> Any:
     # EpochWeightsSaver subclasses a Keras class; creating it on first use keeps
     # `import nnrender.model.demo_train` (and its cache check) free of TensorFlow.
     if name == "EpochWeightsSaver":
-        return _saver_class()
+        from nnrender.model.keras_env import keras_module
+
+        cls = globals()["EpochWeightsSaver"] = training.make_saver_class(keras_module())
+        return cls
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def cached_result(work_dir: str | Path, epochs: int = 8, seed: int = 0) -> dict[str, Any] | None:
+def settings(epochs: int, seed: int) -> dict[str, Any]:
+    return training.settings(DIGITS, epochs, seed)
+
+
+def cached_result(work_dir: str | Path, epochs: int = EPOCHS,
+                  seed: int = 0) -> dict[str, Any] | None:
     """The result of an earlier finished run with the same settings, or None."""
-    work = Path(work_dir)
-    try:
-        done = json.loads((work / DONE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(done, dict) or done.get("settings") != settings(epochs, seed):
-        return None
-    result = _result(work, epochs)
-    needed = [result["model"], result["history"], result["inputs"], result["labels"],
-              *result["weights"]]
-    if not all(Path(p).is_file() for p in needed):
-        return None
-    result.update(cached=True, seconds=0.0, test_accuracy=done.get("test_accuracy"))
-    return result
+    return training.cached_result(DIGITS, work_dir, epochs, seed)
 
 
-def _result(work: Path, epochs: int) -> dict[str, Any]:
-    return {
-        "work_dir": str(work),
-        "model": str(work / "model.keras"),
-        "weights": [str(work / "weights" / f"epoch_{e:02d}.weights.h5")
-                    for e in range(epochs + 1)],
-        "weights_dir": str(work / "weights"),
-        "history": str(work / "history.json"),
-        "inputs": str(work / "inputs.npy"),
-        "labels": str(work / "labels.json"),
-    }
-
-
-def train_demo(work_dir: str | Path, epochs: int = 8, seed: int = 0, *,
+def train_demo(work_dir: str | Path, epochs: int = EPOCHS, seed: int = 0, *,
                log: Log | None = None) -> dict[str, Any]:
     """Train the digits CNN into ``work_dir`` unless an identical finished run is there.
     Returns the paths written, ``cached``, ``seconds`` (training wall time) and the final
     ``test_accuracy``."""
-    if epochs < 1:
-        raise ValueError("epochs must be at least 1")
-    work = Path(work_dir)
-    say = log or (lambda _msg: None)
-    cached = cached_result(work, epochs, seed)
-    if cached is not None:
-        say(f"using the trained model in {work} (epochs={epochs}, seed={seed})")
-        return cached
-
-    work.mkdir(parents=True, exist_ok=True)
-    (work / DONE).unlink(missing_ok=True)  # from here on, the folder is not "done"
-    shutil.rmtree(work / "weights", ignore_errors=True)
-
-    start = time.perf_counter()
-    _quiet_tf_env()
-    import keras
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
-    x_train, y_train, x_test, y_test = load_digits_split()
-
-    model = build_model(keras)
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    # Epoch 0 = the untrained state, measured the same way as the later validation figures.
-    loss0, acc0 = model.evaluate(x_train, y_train, batch_size=256, verbose=0)
-    vloss0, vacc0 = model.evaluate(x_test, y_test, batch_size=256, verbose=0)
-    history = [{"epoch": 0, "loss": float(loss0), "accuracy": float(acc0),
-                "val_loss": float(vloss0), "val_accuracy": float(vacc0)}]
-
-    class Progress(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            logs = logs or {}
-            history.append({"epoch": epoch + 1,
-                            **{k: float(logs[k]) for k in
-                               ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs}})
-            say(f"epoch {epoch + 1}/{epochs}: loss {logs.get('loss', float('nan')):.3f} "
-                f"accuracy {logs.get('accuracy', float('nan')):.3f} "
-                f"val_accuracy {logs.get('val_accuracy', float('nan')):.3f}")
-
-    saver_cls = _saver_class()
-    model.fit(
-        x_train,
-        y_train,
-        batch_size=BATCH_SIZE,
-        epochs=epochs,
-        validation_data=(x_test, y_test),
-        shuffle=True,
-        verbose=0,
-        callbacks=[saver_cls(work / "weights"), Progress()],
-    )
-    model.save(str(work / "model.keras"))
-    seconds = time.perf_counter() - start
-
-    inputs, labels, indices = pick_demo_inputs(x_train, y_train, x_test, y_test)
-    np.save(work / "inputs.npy", inputs)
-    _write_json(work / "labels.json", {
-        "labels": labels,
-        "class_names": [str(d) for d in range(10)],
-        "test_indices": indices,
-        "source": f"sklearn.datasets.load_digits, last {TEST_SIZE} images (test split)",
-    })
-    _write_json(work / "history.json", {"epochs": history})
-    test_accuracy = history[-1].get("val_accuracy")
-    _write_json(work / DONE, {"settings": settings(epochs, seed), "seconds": round(seconds, 2),
-                              "test_accuracy": test_accuracy})
-    result = _result(work, epochs)
-    result.update(cached=False, seconds=seconds, test_accuracy=test_accuracy)
-    return result
+    return training.train_example(DIGITS, work_dir, epochs, seed, log=log)
 
 
-def metrics_by_epoch(history_path: str | Path) -> dict[int, dict[str, float]]:
-    data = json.loads(Path(history_path).read_text(encoding="utf-8"))
-    return {int(row["epoch"]): {k: float(v) for k, v in row.items() if k != "epoch"}
-            for row in data["epochs"]}
-
-
-def _dump_is_current(dump_dir: Path, work: Path, epochs: int) -> bool:
-    """A dump newer than the finished training, with every epoch in it, is reused."""
-    manifest = dump_dir / "manifest.json"
-    try:
-        if manifest.stat().st_mtime < (work / DONE).stat().st_mtime:
-            return False
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-        return len(data["epochs"]) == epochs + 1
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
+metrics_by_epoch = training.metrics_by_epoch
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -281,58 +137,11 @@ def main(argv: list[str] | None = None) -> int:
         description="Train the nnrender demo digits CNN and dump it for rendering.",
     )
     parser.add_argument("work_dir", type=Path)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--force", action="store_true", help="retrain and re-dump")
     args = parser.parse_args(argv)
-    # This runs as the CLI's subprocess: keep TensorFlow's C++ chatter (including a harmless
-    # tf.data "NodeDef mentions attribute" line) out of the user's terminal.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-    def say(msg: str) -> None:
-        print(f"demo: {msg}", flush=True)
-
-    from nnrender.errors import NNRenderError
-
-    work: Path = args.work_dir
-    dump_dir = work / "dump"
-    try:
-        if args.force:
-            (work / DONE).unlink(missing_ok=True)
-        if cached_result(work, args.epochs, args.seed) is None:
-            say(f"training the digits CNN ({args.epochs} epochs, seed {args.seed}) in {work}")
-        result = train_demo(work, args.epochs, args.seed, log=say)
-        if not result["cached"]:
-            say(f"trained in {result['seconds']:.1f} s, "
-                f"test accuracy {result['test_accuracy']:.3f}")
-        if not args.force and _dump_is_current(dump_dir, work, args.epochs):
-            say(f"dump up to date: {dump_dir}")
-            return 0
-
-        say(f"dumping activations to {dump_dir}")
-        start = time.perf_counter()
-        _quiet_tf_env()
-        from nnrender.model.capture import dump_size
-        from nnrender.model.epochs import find_weight_series
-        from nnrender.model.keras_capture import dump_keras
-
-        labels = json.loads(Path(result["labels"]).read_text(encoding="utf-8"))["labels"]
-        dump_keras(
-            result["model"],
-            find_weight_series(result["weights_dir"]),
-            np.load(result["inputs"]),
-            dump_dir,
-            labels=labels,
-            input_source=result["inputs"],
-            metrics_by_epoch=metrics_by_epoch(result["history"]),
-        )
-        seconds = time.perf_counter() - start
-        say(f"dump written in {seconds:.1f} s ({args.epochs + 1} epochs, "
-            f"{dump_size(dump_dir) / 1e6:.2f} MB): {dump_dir}")
-    except NNRenderError as exc:
-        print(exc.line(), file=sys.stderr)
-        return 2
-    return 0
+    return training.run_example(DIGITS, args.work_dir, args.epochs, args.seed, args.force)
 
 
 if __name__ == "__main__":

@@ -57,10 +57,12 @@ class DumpAppender:
             if mine != theirs:
                 raise DumpError(mpath, "the folder holds a dump of a different architecture; "
                                        "record into a new folder")
-            if [(la.stored_shape, la.channels) for la in layers] != [
-                    (la.stored_shape, la.channels) for la in old.layers]:
+            if [(la.stored_shape, la.channels, la.positions, la.attention) for la in layers] \
+                    != [(la.stored_shape, la.channels, la.positions, la.attention)
+                        for la in old.layers]:
                 raise DumpError(mpath, "the folder's dump was stored with other max_maps/"
-                                       "max_side settings; use the same ones or a new folder")
+                                       "max_side/max_tokens settings (or attention); use the "
+                                       "same ones or a new folder")
             if not self._same_inputs(old, input_arrays):
                 raise DumpError(mpath, "the folder's dump was recorded for other inputs")
             self.epochs = list(old.epochs)

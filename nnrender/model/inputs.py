@@ -3,7 +3,9 @@
 Pure numpy + Pillow (no TensorFlow), so the command line can check inputs before it pays for
 importing Keras. Images and digits are brought to the model's input size and channel count and
 scaled as the model was trained (``scale``); ``.npy`` arrays are taken as they are (they are
-assumed to be preprocessed already). Every problem is a one-line ``ModelError`` naming the file.
+assumed to be preprocessed already; integer arrays, token ids, stay integers when every spec
+is one, so the reader can hand them to an integer model input). Every problem is a one-line
+``ModelError`` naming the file.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ def load_inputs(
     scale: str = "0-1",
     resize: str = "stretch",
 ) -> np.ndarray:
-    """One float32 batch ``(N, *input_shape)`` from ``specs``, in order: image files
+    """One batch ``(N, *input_shape)`` from ``specs`` (float32, or the integer type of
+    integer ``.npy`` arrays when all the specs are such), in order: image files
     (PNG/JPEG/...), ``.npy`` arrays (with or without a batch axis) and ``digits:N`` (the first
     N of sklearn's 8x8 digits, scaled /16).
 
@@ -65,9 +68,11 @@ def load_inputs(
                 "fixed size)"
             )
         first = first or text
-        batches.append(batch.astype(np.float32, copy=False))
+        batches.append(batch)
+    if not all(b.dtype.kind in "biu" for b in batches):
+        batches = [b.astype(np.float32, copy=False) for b in batches]
     out = np.concatenate(batches) if len(batches) > 1 else batches[0]
-    if not np.all(np.isfinite(out)):
+    if out.dtype.kind == "f" and not np.all(np.isfinite(out)):
         raise ModelError(first, "inputs contain NaN or Inf")
     return out
 

@@ -25,7 +25,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -237,6 +237,22 @@ def attention_key(index: int) -> str:
     return f"{array_key(index)}_att"
 
 
+class DumpLike(Protocol):
+    """What planning reads of a dump: a ``Dump``, or a view of one (repeated blocks
+    folded, ``layout.repeats.CollapsedDump``)."""
+
+    path: Path
+    manifest: Manifest
+
+    def activations(self, epoch_index: int, layer: int) -> np.ndarray: ...
+
+    def weights(self, epoch_index: int, layer: int) -> list[np.ndarray]: ...
+
+    def attention(self, epoch_index: int, layer: int) -> np.ndarray | None: ...
+
+    def input_array(self, index: int = 0) -> np.ndarray | None: ...
+
+
 class Dump:
     """A dump folder opened for reading; arrays load lazily, one layer of one epoch at a time."""
 
@@ -380,7 +396,9 @@ def epoch_arrays(
 ) -> list[tuple[str, dict[str, np.ndarray]]]:
     """The ``(relative path, arrays)`` files of one epoch, keyed as ``Dump`` reads them;
     ``attention``: per layer its scores or None, stored beside the activations."""
-    arrays = {array_key(i): np.asarray(a, dtype=dtype) for i, a in enumerate(activations)}
+    arrays = {array_key(i): np.asarray(a, dtype=dtype if np.asarray(a).dtype.kind == "f"
+                                       else np.float32)  # integer token ids stay exact
+              for i, a in enumerate(activations)}
     for i, scores in enumerate(attention or []):
         if scores is not None:
             arrays[attention_key(i)] = np.asarray(scores, dtype=dtype)

@@ -131,10 +131,31 @@ def check_model_file(path: Path) -> None:
                 raise ModelError(path, "not a valid HDF5 model file (corrupt?)")
 
 
-def load_keras_model(model_path: str | Path) -> Any:
+_MISSING = re.compile(r"Could not locate (class|function) '([^']+)'")
+_UNKNOWN = re.compile(r"Unknown (layer|object|activation|loss|metric|function)[^:]*: '?([\w.>]+)")
+
+
+def _load_error(exc: Exception) -> str:
+    """Keras' load error as one line that keeps its cause: a missing custom class named,
+    with how to fix it, or the innermost "Exception encountered" part."""
+    text = " ".join(str(exc).split())
+    missing = _MISSING.search(text) or _UNKNOWN.search(text)
+    if missing:
+        kind = "function" if missing.group(1) == "function" else "class"
+        name = missing.group(2).rpartition(">")[2]
+        return (f"cannot load the model: the model uses the custom {kind} '{name}', which is "
+                "not defined here: pass --import with the module that defines it (e.g. "
+                f"--import mylayers.py; from Python, custom_objects={{'{name}': {name}}})")
+    cause = text.rpartition("Exception encountered:")[2].strip() or text
+    return f"cannot load the model: {one_line(cause)}"
+
+
+def load_keras_model(model_path: str | Path,
+                     custom_objects: dict[str, Any] | None = None) -> Any:
     """Load a ``.keras`` (or legacy ``.h5``) model without its optimizer or loss: drawing a
     network needs neither, and custom losses would otherwise make loading fail. The file is
-    checked before Keras is imported."""
+    checked before Keras is imported. ``custom_objects``: the custom classes and functions
+    the model uses, by name (``--import`` collects them from the user's modules)."""
     path = Path(model_path)
     if not path.exists():
         raise ModelError(path, "model file does not exist")
@@ -145,9 +166,10 @@ def load_keras_model(model_path: str | Path) -> Any:
     check_model_file(path)
     keras = keras_module()
     try:
-        model = keras.saving.load_model(str(path), compile=False)
+        model = keras.saving.load_model(str(path), custom_objects=custom_objects or None,
+                                        compile=False)
     except Exception as exc:  # Keras raises ValueError, OSError, TypeError, KeyError...
-        raise ModelError(path, f"cannot load the model: {one_line(exc)}") from None
+        raise ModelError(path, _load_error(exc)) from None
     if not isinstance(model, keras.Model):
         raise ModelError(path, "the file does not hold a Keras model")
     return model
@@ -254,6 +276,7 @@ def open_model(
     builder: str | None = None,
     weights: str | Path | None = None,
     allow_gaps: bool = False,
+    custom_objects: dict[str, Any] | None = None,
 ) -> tuple[Any, Series | None]:
     """A built Keras model and its epochs' loaders (None: dump the model's own weights).
 
@@ -262,7 +285,9 @@ def open_model(
     With ``builder`` the architecture comes from that function instead and ``path`` (unless
     ``weights`` is given) is where the weights are: a SavedModel folder, TF checkpoints,
     weight files. ``weights`` is a file, folder or glob of epochs for the architecture.
+    ``custom_objects``: the custom classes a model file uses (``load_keras_model``).
     """
+    objects = custom_objects
     source = os.path.expanduser(str(path))
     if builder is not None:
         model = build_from(builder)
@@ -284,16 +309,16 @@ def open_model(
         if len(models) != 1:
             raise ModelError(paths[0], f"{_WEIGHTS_ONLY} these as the weights")
         if weights is None:
-            return load_keras_model(models[0]), _kind_series("weights", paths, source,
-                                                             allow_gaps)
+            return load_keras_model(models[0], objects), _kind_series("weights", paths,
+                                                                      source, allow_gaps)
         paths = models
     if weights is not None:
         if len(paths) != 1:
             raise ModelError(source, "give one model file when the weights come separately")
-        model = load_keras_model(paths[0])
+        model = load_keras_model(paths[0], objects)
         wkind, wpaths = classify(str(weights))
         return model, _kind_series(wkind, wpaths, str(weights), allow_gaps)
     if len(paths) == 1:
-        return load_keras_model(paths[0]), None
+        return load_keras_model(paths[0], objects), None
     series = _kind_series("models", paths, source, allow_gaps)
-    return load_keras_model(Path(series[0][1])), series
+    return load_keras_model(Path(series[0][1]), objects), series

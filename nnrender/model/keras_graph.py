@@ -5,77 +5,69 @@ named ``<model>/<layer>``, and edges connect through the nesting); a layer calle
 once (a shared layer) is recorded once per call, the first call under its own name and call k
 under ``<name>@k`` (with ``config["shared"]`` naming the first; its weights are stored with the
 first call only). Plain ops between layers (``keras.ops.relu`` ...) get no entry: edges look
-through them. ``keras_capture`` runs the resulting steps. This reads Keras' private graph
-attributes (``_nodes_by_depth``, ``_operations``, ``_inbound_nodes``); if they change, the
-reader says so in one line ("cannot read the model's graph") instead of a traceback.
+through them. Custom layers with sublayers are recorded as a sub-graph of their nested calls
+followed by their own entry (``keras_nested``). Attention layers are marked so that the run
+records their scores (``keras_attention``). ``keras_run`` runs the resulting steps. This
+reads Keras' private graph attributes (``_nodes_by_depth``, ``_operations``,
+``_inbound_nodes``); if they change, the reader says so in one line ("cannot read the
+model's graph") instead of a traceback.
+
+Layer kinds (``keras_types``): known Keras types are recorded silently; other types whose
+output has a drawable rank (1-4) are recorded by their shape, listed in one summary warning
+with counts; outputs with no drawable shape become placeholders (``config["generic"]``)
+with a warning naming the layer.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nnrender.errors import ModelError, one_line
-from nnrender.model.capture import json_safe
 from nnrender.model.ir import LayerInfo
-from nnrender.model.keras_env import functional_class, keras_module
-
-# Layer config fields worth showing in a picture or a figure caption.
-CONFIG_KEYS = (
-    "filters",
-    "kernel_size",
-    "strides",
-    "dilation_rate",
-    "depth_multiplier",
-    "pool_size",
-    "padding",
-    "units",
-    "activation",
-    "rate",
-    "data_format",
+from nnrender.model.keras_attention import (
+    AttentionPolicy,
+    attention_capable,
+    attention_sides,
+    bound_arguments,
+)
+from nnrender.model.keras_env import keras_module
+from nnrender.model.keras_nested import (
+    NEST_MARK,
+    SHARED_MARK,
+    CallKey,
+    NestedEntry,
+    trace_block,
+)
+from nnrender.model.keras_types import (
+    KNOWN_TYPES,
+    functional_of,
+    is_builtin,
+    is_container,
+    placeholder_warning,
+    shape_only_summary,
+    small_config,
+    undrawable,
 )
 
-
-def small_config(layer: Any) -> dict[str, Any]:
-    """The layer's config fields worth showing (``CONFIG_KEYS``), as JSON values."""
-    try:
-        config = layer.get_config()
-    except Exception:  # custom layers without get_config: the picture does without
-        return {}
-    return {k: json_safe(config[k]) for k in CONFIG_KEYS if k in config}
+__all__ = ["NEST_MARK", "SHARED_MARK", "Graph", "Record", "Step", "build_graph",
+           "functional_of", "ordered_nodes"]
 
 
 def _shape(shape: Iterable[Any]) -> list[int | None]:
     return [None if d is None else int(d) for d in shape]
 
 
-KNOWN_TYPES = frozenset(
-    """
-    InputLayer Conv1D Conv2D Conv3D Conv1DTranspose Conv2DTranspose Conv3DTranspose
-    DepthwiseConv1D DepthwiseConv2D SeparableConv1D SeparableConv2D
-    MaxPooling1D MaxPooling2D MaxPooling3D AveragePooling1D AveragePooling2D AveragePooling3D
-    GlobalMaxPooling1D GlobalMaxPooling2D GlobalMaxPooling3D
-    GlobalAveragePooling1D GlobalAveragePooling2D GlobalAveragePooling3D
-    Dense EinsumDense Flatten Reshape Permute RepeatVector
-    BatchNormalization LayerNormalization GroupNormalization UnitNormalization
-    Dropout SpatialDropout1D SpatialDropout2D SpatialDropout3D GaussianNoise GaussianDropout
-    AlphaDropout Activation ReLU LeakyReLU PReLU ELU Softmax
-    Add Subtract Multiply Average Maximum Minimum Concatenate Dot
-    UpSampling1D UpSampling2D UpSampling3D ZeroPadding1D ZeroPadding2D ZeroPadding3D
-    Cropping1D Cropping2D Cropping3D Embedding LSTM GRU SimpleRNN Bidirectional
-    MultiHeadAttention Attention AdditiveAttention Rescaling Normalization Identity
-    """.split()
-)
-SHARED_MARK = "@"  # call k >= 2 of a shared layer is recorded as "<name>@k"
-NEST_MARK = "/"  # a layer of a nested model is recorded as "<model>/<layer>"
-
-
 @dataclass
 class Step:
     """One operation call of the flattened graph: call ``op`` with ``arguments`` whose
-    symbolic tensors (by id) are replaced by the values in ``in_slots``."""
+    symbolic tensors (by id) are replaced by the values in ``in_slots``. ``attention``:
+    record the call's scores, (query, key) producers; ``nested``: the recorded calls
+    inside a custom layer, by call path, with their record indices."""
 
     op: Any
     arguments: Any
@@ -83,17 +75,22 @@ class Step:
     out_slots: list[int]
     record: int | None = None
     frees: list[int] = field(default_factory=list)
+    attention: tuple[str | None, str | None] | None = None
+    nested: dict[CallKey, tuple[int, NestedEntry]] | None = None
 
 
 @dataclass
 class Record:
-    """One manifest entry: the value in ``slot``; ``layer`` gives the weights (None: none,
-    e.g. an input or a later call of a shared layer)."""
+    """One manifest entry; an input's value is in ``slot`` (a layer's entry is filled by
+    its step). ``layer`` gives the weights (None: none, e.g. an input or a later call of a
+    shared layer), less the variables in ``exclude`` (those of an expanded block's recorded
+    sublayers)."""
 
     info: LayerInfo
     slot: int
     layer: Any | None = None
     input_index: int | None = None
+    exclude: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -105,21 +102,7 @@ class Graph:
     steps: list[Step]
     records: list[Record]
     warnings: list[str]
-
-
-def functional_of(op: Any) -> Any | None:
-    """The functional graph behind a Functional or built Sequential model, else None (an
-    ordinary layer, or a subclassed model whose ``call`` we cannot look into)."""
-    keras = keras_module()
-    functional = functional_class()
-    if functional is None:  # private module moved: nested models are then drawn as one block
-        return None
-    if isinstance(op, keras.Sequential):
-        fn = getattr(op, "_functional", None)
-        return fn if isinstance(fn, functional) else None
-    if isinstance(op, functional) and type(op).call is functional.call:
-        return op
-    return None
+    policy: AttentionPolicy | None = None  # set by the capture before running
 
 
 def ordered_nodes(fn: Any) -> list[Any]:
@@ -134,6 +117,16 @@ def ordered_nodes(fn: Any) -> list[Any]:
     return nodes
 
 
+def _params(layer: Any, exclude: frozenset[int]) -> int:
+    try:
+        if exclude:
+            return int(sum(math.prod(int(d) for d in v.shape) for v in layer.weights
+                           if id(v) not in exclude))
+        return int(layer.count_params())
+    except Exception:  # unbuilt or odd custom layers: the picture does without
+        return 0
+
+
 class _GraphBuilder:
     """Walks a functional graph, appending steps and entries (see ``build_graph``)."""
 
@@ -145,6 +138,7 @@ class _GraphBuilder:
         self.sources: dict[int, list[str]] = {}  # slot -> nearest recorded producers
         self.first_call: dict[int, str] = {}  # id(layer) -> name of its first recorded call
         self.names: set[str] = set()
+        self.shape_only: Counter = Counter()
         self.n_slots = 0
 
     def slot(self) -> int:
@@ -155,12 +149,13 @@ class _GraphBuilder:
         if message not in self.warnings:
             self.warnings.append(message)
 
-    def unique(self, base: str) -> str:
+    def unique(self, base: str, names: set[str] | None = None) -> str:
+        names = self.names if names is None else names
         name, k = base, 1
-        while name in self.names:
+        while name in names:
             k += 1
             name = f"{base}{SHARED_MARK}{k}"
-        self.names.add(name)
+        names.add(name)
         return name
 
     @staticmethod
@@ -221,10 +216,17 @@ class _GraphBuilder:
                 tensor_slot[id(x)] = s
             step = Step(op, node.arguments, in_slots, out_slots)
             parents: list[str] = []
-            for s in in_slots.values():
+            for s in self._ordered_slots(op, node, in_slots):
                 parents.extend(p for p in self.sources.get(s, []) if p not in parents)
             if isinstance(op, keras.layers.Layer) and outputs:
-                step.record = self._record(op, prefix, k, outputs, out_slots[0], parents)
+                name = self.unique(self.call_name(prefix, op, k))
+                if is_container(op) and not is_builtin(op):
+                    self._block(step, op, name, node, in_slots, parents)
+                if step.record is None:
+                    step.record = self._record(op, name, k, node.outputs, parents,
+                                               self.call_name(prefix, op, 1))
+                if attention_capable(op):
+                    step.attention = self._sides(op, node, tensor_slot)
                 produced = [self.records[step.record].info.name]
             else:  # a plain op (keras.ops.relu ...): no entry, edges look through it
                 produced = parents
@@ -232,6 +234,28 @@ class _GraphBuilder:
                 self.sources[s] = produced
             self.steps.append(step)
         return [tensor_slot[id(t)] for t in fn.outputs]
+
+    @staticmethod
+    def _ordered_slots(op: Any, node: Any, in_slots: dict[int, int]) -> list[int]:
+        """The input slots in the order of the call's signature (a query before its key,
+        however the keywords were written)."""
+        keras = keras_module()
+        bound = bound_arguments(op, node.arguments.args, node.arguments.kwargs) \
+            if isinstance(op, keras.layers.Layer) and node.arguments.kwargs else {}
+        order = [in_slots[id(t)] for t in keras.tree.flatten(list(bound.values()))
+                 if id(t) in in_slots]
+        return list(dict.fromkeys(order + list(in_slots.values())))
+
+    def _sides(self, op: Any, node: Any, tensor_slot: dict[int, int]
+               ) -> tuple[str | None, str | None]:
+        """The recorded producers of an attention call's query and key."""
+        query, key = attention_sides(op, node.arguments.args, node.arguments.kwargs)
+
+        def producer(t: Any) -> str | None:
+            found = self.sources.get(tensor_slot.get(id(t), -1), [])
+            return found[0] if found else None
+
+        return producer(query), producer(key)
 
     def _nested_inputs(self, node: Any, inner: Any) -> list[Any] | None:
         """The outer tensors feeding a nested model's inputs, in ``inner.inputs`` order;
@@ -251,9 +275,12 @@ class _GraphBuilder:
             return None
         return flat
 
-    def _record(self, layer: Any, prefix: str, k: int, outputs: list[Any], slot: int,
-                parents: list[str]) -> int:
-        name = self.unique(self.call_name(prefix, layer, k))
+    def _record(self, layer: Any, name: str, k: int, outputs: Any, parents: list[str],
+                first_name: str, *, expanded: bool = False,
+                exclude: frozenset[int] = frozenset()) -> int:
+        """Append the entry of one layer call (``outputs``: its output structure)."""
+        keras = keras_module()
+        flat = keras.tree.flatten(outputs)
         kind = type(layer).__name__
         config = small_config(layer)
         # The weights go with one entry per layer: its first call (the one without "@k").
@@ -262,23 +289,74 @@ class _GraphBuilder:
         if owner:
             self.first_call[id(layer)] = name
         else:
-            config["shared"] = first if first is not None else self.call_name(prefix, layer, 1)
-        shape = _shape(outputs[0].shape[1:])
-        if kind not in KNOWN_TYPES:
+            config["shared"] = first if first is not None else first_name
+        head = flat[0] if flat else None
+        shape = _shape(head.shape[1:]) if getattr(head, "shape", None) is not None else []
+        reason = undrawable(outputs, head)
+        if reason is not None:
             config["generic"] = True
-            self.warn(f"layer {name}: {kind} is not a known layer type; recorded as a "
-                      f"generic layer with output shape {shape}")
-        if len(outputs) > 1:
-            self.warn(f"layer {name}: {kind} has {len(outputs)} outputs; only the first "
+            self.warn(placeholder_warning(name, kind, reason, shape))
+        elif not expanded and (kind not in KNOWN_TYPES or not is_builtin(layer)) \
+                and "base" not in config:
+            self.shape_only[kind] += 1
+        if len(flat) > 1 and reason is None and not config.get("return_state") \
+                and not attention_capable(layer):
+            self.warn(f"layer {name}: {kind} has {len(flat)} outputs; only the first "
                       "is recorded")
-        try:
-            params = int(layer.count_params())
-        except Exception:  # unbuilt or odd custom layers: the picture does without
-            params = 0
         info = LayerInfo(name=name, type=kind, output_shape=shape,  # type: ignore[arg-type]
-                         params=params, inbound=parents, config=config)
-        self.records.append(Record(info, slot, layer if owner else None))
+                         params=_params(layer, exclude), inbound=parents, config=config)
+        self.records.append(Record(info, -1, layer if owner else None, exclude=exclude))
         return len(self.records) - 1
+
+    def _block(self, step: Step, op: Any, name: str, node: Any, in_slots: dict[int, int],
+               parents: list[str]) -> None:
+        """Record a custom layer's nested calls, then its own entry (``keras_nested``);
+        leaves ``step.record`` None when they cannot be reached (one block, warned)."""
+        kind = type(op).__name__
+        sources = {tid: self.sources.get(s, []) for tid, s in in_slots.items()}
+        names = set(self.names)
+        try:
+            trace = trace_block(op, node.arguments, sources, name,
+                                lambda base: self.unique(base, names))
+        except Exception as exc:  # the call cannot be traced: one block
+            self.warn(f"layer {name}: the layers inside {kind} could not be traced "
+                      f"({one_line(exc, 160)}); recorded as one block")
+            return
+        if not trace.entries:
+            if not trace.calls_seen:
+                self.warn(f"layer {name}: {kind} has sublayers but calls none of them "
+                          "through Keras; recorded as one block")
+            return
+        self.names = names
+        nested: dict[CallKey, tuple[int, NestedEntry]] = {}
+        owned: set[int] = set()
+        containers = {e.key: e.name for e in trace.entries if e.container}
+        for entry in trace.entries:
+            layer = entry.layer
+            parent = next((containers[entry.key[:n]] for n in range(len(entry.key) - 1, 0, -1)
+                           if entry.key[:n] in containers), name)
+            if entry.container:
+                mine = frozenset(id(v) for e in trace.entries if e.key[:len(entry.key)] ==
+                                 entry.key and e is not entry for v in e.layer.weights)
+            else:
+                mine = frozenset()
+            # k=1: a nested layer's first recorded call owns its weights
+            index = self._record(layer, entry.name, 1, entry.outputs, entry.inbound,
+                                 entry.name, expanded=entry.container, exclude=mine)
+            info = self.records[index].info
+            info.config["parent"] = parent  # the expanded block it was called in
+            if entry.container:
+                info.config.update(nested=entry.nested,
+                                   **({"same_as": entry.same_as} if entry.same_as else {}))
+            nested[entry.key] = (index, entry)
+            owned.update(id(v) for v in layer.weights)
+        step.record = self._record(op, name, 1, node.outputs, trace.inbound or parents, name,
+                                   expanded=True, exclude=frozenset(owned))
+        info = self.records[step.record].info
+        info.config["nested"] = len(trace.entries)
+        if trace.same_as:
+            info.config["same_as"] = trace.same_as
+        step.nested = nested
 
 
 def build_graph(model: Any, source: str | Path) -> Graph:
@@ -305,6 +383,9 @@ def build_graph(model: Any, source: str | Path) -> Graph:
         raise ModelError(source, f"cannot read the model's graph: {one_line(exc)}") from None
     if len(builder.records) == len(inputs):
         raise ModelError(source, "the model has no layers besides its input")
+    summary = shape_only_summary(builder.shape_only)
+    if summary:
+        builder.warn(summary)
     last_use: dict[int, int] = {}
     for i, step in enumerate(builder.steps):
         for s in step.in_slots.values():
@@ -320,5 +401,3 @@ def build_graph(model: Any, source: str | Path) -> Graph:
         records=builder.records,
         warnings=builder.warnings,
     )
-
-

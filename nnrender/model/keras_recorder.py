@@ -12,9 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from nnrender.model.capture import EpochArrays
 from nnrender.model.incremental import DumpAppender
 from nnrender.model.keras_capture import ModelCapture
 from nnrender.model.keras_env import keras_module
+from nnrender.model.scores import ATTENTION_BUDGET
+from nnrender.model.storage import DEFAULT_MAX_TOKENS
 
 keras = keras_module()  # the callback base class is needed when this module is imported
 
@@ -25,7 +28,8 @@ class Recorder(keras.callbacks.Callback):
     def __init__(self, out_dir: str | Path, inputs: Any, every: int = 1, *,
                  labels: Any = None, dtype: str = "float32", max_maps: int | None = None,
                  max_side: int | None = None, maps_select: str = "even",
-                 store_weights: bool = True) -> None:
+                 store_weights: bool = True, max_tokens: int | None = DEFAULT_MAX_TOKENS,
+                 max_attention: int = ATTENTION_BUDGET, vocab: Any = None) -> None:
         super().__init__()
         if not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be a positive integer, not {every!r}")
@@ -33,7 +37,9 @@ class Recorder(keras.callbacks.Callback):
         self.inputs = inputs
         self.every = every
         self.options = {"labels": labels, "dtype": dtype, "max_maps": max_maps,
-                        "max_side": max_side, "maps_select": maps_select}
+                        "max_side": max_side, "maps_select": maps_select,
+                        "max_tokens": max_tokens, "max_attention": max_attention,
+                        "vocab": vocab}
         self.store_weights = store_weights
         self._capture: ModelCapture | None = None
         self._dump: DumpAppender | None = None
@@ -41,18 +47,21 @@ class Recorder(keras.callbacks.Callback):
         self._last_written: int | None = None
         self._logs: dict[str, Any] = {}
 
-    def _write(self, epoch: int, logs: dict[str, Any] | None, first: tuple | None = None) -> None:
+    def _write(self, epoch: int, logs: dict[str, Any] | None,
+               first: EpochArrays | None = None) -> None:
         assert self._capture is not None and self._dump is not None
-        stored, weights = first or self._capture.capture(epoch, f"epoch {epoch}")
-        self._dump.add_epoch(epoch, stored, weights if self.store_weights else None,
-                             metrics=logs, source="keras fit")
+        arrays = first or self._capture.capture_epoch(epoch, f"epoch {epoch}")
+        self._dump.add_epoch(epoch, arrays.activations,
+                             arrays.weights if self.store_weights else None,
+                             metrics=logs, source="keras fit", attention=arrays.attention)
         self._last_written = epoch
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._capture = ModelCapture(self.model, self.inputs, path=self.out_dir,
                                      input_source="Recorder inputs", **self.options)
         # the first capture fixes shapes and storage; the dump's layers need them
-        first = self._capture.capture(0, "before training")
+        first = self._capture.capture_epoch(0, "before training")
+        self._capture.warn_late(stacklevel=3)  # found while running: reduced layers...
         self._dump = DumpAppender(
             self.out_dir,
             self._capture.model_info(f"{self.model.name} (recorded during fit)"),

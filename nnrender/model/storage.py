@@ -1,10 +1,15 @@
 """What a dump keeps of each layer's activations: the storage reductions, pure numpy.
 
 Big models are made small on disk by ``max_maps`` (keep at most that many channels, the last
-axis, per layer: evenly spaced or the first ones) and ``max_side`` (block-average maps whose
-spatial sides exceed it, one factor for all spatial axes so the aspect stays). The choice is
-made once per layer, from the first epoch's shapes, and applied to every epoch, so epochs
-stay comparable; the manifest records it as ``stored_shape`` and ``channels``.
+axis, per layer of rank 2 or more: evenly spaced or the first ones), ``max_side``
+(block-average the spatial axes, H and W of (H, W, C) maps and of (T, H, W, C) volumes,
+when a side exceeds it, one factor for both so the aspect stays; never the token axis of
+(T, D)) and ``max_tokens`` (a (T, D) tokens layer or a (T, H, W, C) volume longer than it
+keeps that many evenly spaced positions of its first axis; default 4096, so a sequence of a
+million tokens stays small). The choice is made once per layer, from the first epoch's
+shapes, and applied to every epoch, so epochs stay comparable; the manifest records it as
+``stored_shape``, ``channels`` and ``positions``. Outputs of rank above 4 (drawn as
+placeholders) are block-averaged on every axis but the last, as before.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from nnrender.errors import ModelError
 from nnrender.model.ir import LayerInfo
 
 MAPS_SELECT = ("even", "first")
+DEFAULT_MAX_TOKENS = 4096
 
 
 def keep_channels(total: int, max_maps: int, select: str) -> list[int]:
@@ -24,6 +30,30 @@ def keep_channels(total: int, max_maps: int, select: str) -> list[int]:
     if select == "first":
         return list(range(max_maps))
     return sorted({int(round(v)) for v in np.linspace(0, total - 1, max_maps)})
+
+
+def spatial_axes(rank: int) -> tuple[int, ...]:
+    """The axes ``max_side`` averages (batch excluded): H, W of maps and volumes; all but
+    the last for ranks above 4; none for vectors and tokens."""
+    if rank == 3:
+        return (0, 1)
+    if rank == 4:
+        return (1, 2)
+    if rank > 4:
+        return tuple(range(rank - 1))
+    return ()
+
+
+def positions_warning(infos: list[LayerInfo], max_tokens: int | None) -> str | None:
+    """One warning for every layer whose first axis was cut to ``max_tokens`` positions."""
+    cut = [f"{info.name} ({info.output_shape[0]})" for info in infos
+           if info.positions is not None]
+    if not cut:
+        return None
+    shown = ", ".join(cut[:6]) + (f" and {len(cut) - 6} more" if len(cut) > 6 else "")
+    return (f"{len(cut)} layer(s) longer than {max_tokens} tokens or time steps keep "
+            f"{max_tokens} evenly spaced positions: {shown}; raise --max-tokens "
+            "(max_tokens) to keep more")
 
 
 def block_mean(arr: np.ndarray, axis: int, factor: int) -> np.ndarray:
@@ -55,10 +85,12 @@ class Storage:
     max_maps: int | None = None
     max_side: int | None = None
     select: str = "even"
+    max_tokens: int | None = DEFAULT_MAX_TOKENS
 
     def __post_init__(self) -> None:
         """Refuse bad options before any work: they come straight from the user."""
-        for name, value in (("max_maps", self.max_maps), ("max_side", self.max_side)):
+        for name, value in (("max_maps", self.max_maps), ("max_side", self.max_side),
+                            ("max_tokens", self.max_tokens)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                       or value < 1):
                 raise ModelError(None, f"{name}: expected a positive integer, got {value!r}")
@@ -66,8 +98,15 @@ class Storage:
             raise ModelError(None,
                              f"maps_select: expected 'even' or 'first', got {self.select!r}")
 
+    def _factor(self, shape: list[int]) -> int:
+        """The block-average factor of the spatial axes (1: none)."""
+        axes = spatial_axes(len(shape))
+        if self.max_side is None or not axes or max(shape[a] for a in axes) <= self.max_side:
+            return 1
+        return -(-max(shape[a] for a in axes) // self.max_side)
+
     def plan(self, info: LayerInfo) -> None:
-        """Set ``stored_shape``/``channels`` on ``info`` from its output shape."""
+        """Set ``stored_shape``/``channels``/``positions`` on ``info`` from its shape."""
         shape = info.output_shape
         if len(shape) < 2:  # vectors (Dense, pooled features) are kept whole
             return
@@ -75,9 +114,12 @@ class Storage:
         if self.max_maps is not None and shape[-1] > self.max_maps:
             info.channels = keep_channels(shape[-1], self.max_maps, self.select)
             stored[-1] = len(info.channels)
-        if self.max_side is not None and max(shape[:-1]) > self.max_side:
-            factor = -(-max(shape[:-1]) // self.max_side)
-            stored[:-1] = [-(-d // factor) for d in shape[:-1]]
+        if len(shape) in (2, 4) and self.max_tokens is not None and shape[0] > self.max_tokens:
+            info.positions = keep_channels(shape[0], self.max_tokens, "even")
+            stored[0] = len(info.positions)
+        factor = self._factor(shape)
+        for axis in spatial_axes(len(shape)) if factor > 1 else ():
+            stored[axis] = -(-shape[axis] // factor)
         if stored != shape:
             info.stored_shape = stored
 
@@ -85,18 +127,20 @@ class Storage:
         """One epoch's activations of the layer ``info``, reduced as ``plan`` decided."""
         if info.stored_shape is None:
             return act
+        if info.positions is not None:
+            act = np.take(act, info.positions, axis=1)
         if info.channels is not None:
             act = act[..., info.channels]
-        shape = info.output_shape
-        if info.stored_shape[:-1] != shape[:-1]:
-            factor = -(-max(shape[:-1]) // self.max_side)  # type: ignore[operator]
+        factor = self._factor(info.output_shape)
+        if factor > 1:
             act = act.astype(np.float32, copy=False)
-            for axis in range(1, act.ndim - 1):
-                act = block_mean(act, axis, factor)
+            for axis in spatial_axes(len(info.output_shape)):
+                act = block_mean(act, axis + 1, factor)
         return act
 
     def options(self) -> dict[str, int | str]:
         """The settings for the manifest's ``model["storage"]`` (unset ones left out)."""
         found = (("max_maps", self.max_maps), ("max_side", self.max_side),
-                 ("maps_select", self.select if self.max_maps else None))
+                 ("maps_select", self.select if self.max_maps else None),
+                 ("max_tokens", self.max_tokens))
         return {k: v for k, v in found if v is not None}

@@ -78,6 +78,19 @@ def weights(layer: LayerInfo, parent: LayerInfo | None, epoch: int, seed: int
     return [kernel.astype(np.float32), np.zeros(n_out, np.float32)]
 
 
+def attention(layer: LayerInfo, count: int, epoch: int, seed: int) -> np.ndarray | None:
+    """Attention scores for a layer with ``attention`` info, (count, heads, T, S): softmax
+    rows that sharpen with the epoch (each query focuses on a few keys); None otherwise."""
+    att = layer.attention
+    if att is None:
+        return None
+    rng = np.random.default_rng(seed)
+    shape = (count, att["heads"], att["queries"], att["keys"])
+    logits = rng.normal(size=shape) * (1.0 + 1.5 * epoch)
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
 def write_synthetic(out: str | Path, layers: list[LayerInfo], epochs: int = 3, count: int = 2,
                     seed: int = 0, dtype: str = "float32", with_weights: bool = False) -> Path:
     """Write a dump of ``layers`` with ``epochs`` recorded epochs (0..epochs-1); with
@@ -92,7 +105,10 @@ def write_synthetic(out: str | Path, layers: list[LayerInfo], epochs: int = 3, c
             if with_weights:
                 ws = [weights(layer, names[layer.inbound[0]] if layer.inbound else None, e,
                               seed + 1000 + i) for i, layer in enumerate(layers)]
-            writer.add_epoch(e, acts, ws, metrics={"accuracy": min(1.0, 0.1 + 0.3 * e)})
+            scores = [attention(layer, count, e, seed + 2000 + i) for i, layer in
+                      enumerate(layers)]
+            writer.add_epoch(e, acts, ws, metrics={"accuracy": min(1.0, 0.1 + 0.3 * e)},
+                             attention=scores if any(a is not None for a in scores) else None)
         return writer.finish(
             model={"name": "synthetic", "source": "synthetic", "framework": "numpy"},
             layers=layers,
@@ -113,4 +129,29 @@ def wide_layers(total_maps: int, hw: int = 16, per_layer: int = 512) -> list[Lay
         i += 1
         layers.append(LayerInfo(f"conv{i}", "Conv2D", [hw, hw, c], inbound=[layers[-1].name]))
         left -= c
+    return layers
+
+
+def vit_layers(tokens: int = 17, dim: int = 32, heads: int = 4, blocks: int = 3
+               ) -> list[LayerInfo]:
+    """A ViT-shaped graph on an 8x8 image: 16 patches, an encoder adding a class token,
+    ``blocks`` pre-norm transformer blocks with recorded attention, a head."""
+    layers = [LayerInfo("image", "InputLayer", [8, 8, 1]),
+              LayerInfo("patches", "Patches", [16, 4], inbound=["image"]),
+              LayerInfo("encoder", "PatchEncoder", [tokens, dim], inbound=["patches"])]
+    prev = "encoder"
+    for b in range(blocks):
+        p = f"t{b}"
+        att = {"heads": heads, "queries": tokens, "keys": tokens, "query": f"{p}_ln",
+               "key": f"{p}_ln"}
+        layers += [
+            LayerInfo(f"{p}_ln", "LayerNormalization", [tokens, dim], inbound=[prev]),
+            LayerInfo(f"{p}_mha", "MultiHeadAttention", [tokens, dim], inbound=[f"{p}_ln"],
+                      attention=att),
+            LayerInfo(f"{p}_add", "Add", [tokens, dim], inbound=[f"{p}_mha", prev]),
+            LayerInfo(f"{p}_mlp", "Dense", [tokens, dim], inbound=[f"{p}_add"]),
+            LayerInfo(f"{p}_add2", "Add", [tokens, dim], inbound=[f"{p}_mlp", f"{p}_add"])]
+        prev = f"{p}_add2"
+    layers += [LayerInfo("pool", "GlobalAveragePooling1D", [dim], inbound=[prev]),
+               LayerInfo("head", "Dense", [10], inbound=["pool"])]
     return layers

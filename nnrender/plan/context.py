@@ -6,14 +6,15 @@ shown, the timeline, each layer's resolved style and animation keys, the label c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nnrender.config.load import per_layer
 from nnrender.config.schema import ChangeConfig, LayoutConfig, SceneConfig
 from nnrender.errors import ConfigError
 from nnrender.layout.network import LayerStyle
-from nnrender.model.ir import Dump, LayerInfo
+from nnrender.layout.repeats import CollapsedDump, find_repeats
+from nnrender.model.ir import DumpLike, LayerInfo
 from nnrender.timeline.epochs import EpochTimeline, change_keys
 
 Color = tuple[float, float, float]
@@ -34,13 +35,15 @@ class LayerChoice:
 
 @dataclass
 class PlanContext:
-    dump: Dump
+    dump: DumpLike
     config: SceneConfig
     source: str | Path
     epoch_ids: list[int]  # indices into the dump's recorded epochs, in order
     timeline: EpochTimeline
-    choices: list[LayerChoice]  # one per dump layer
+    choices: list[LayerChoice]  # one per drawn layer
     label_color: Color
+    # repeated blocks folded (layout.collapse): each drawn block's layer names and count
+    badges: list[tuple[list[str], int]] = field(default_factory=list)
 
     @property
     def layers(self) -> list[LayerInfo]:
@@ -78,6 +81,8 @@ def resolve_choices(layout: LayoutConfig, layers: list[LayerInfo], default_cmap:
             summary=merged.get("summary") or layout.summary,
             dense=merged.get("dense") or layout.dense,
             dense_limit=layout.dense_limit,
+            steps=merged.get("steps", layout.steps),
+            attention=merged.get("attention", layout.attention),
         )
         keys = [] if not changes else change_keys(
             timeline, 0.0, [(f"layout.layers: {name}: changes[{i}]", c.at, c.over, i + 1)
@@ -87,7 +92,7 @@ def resolve_choices(layout: LayoutConfig, layers: list[LayerInfo], default_cmap:
     return out
 
 
-def plan_context(dump: Dump, config: SceneConfig, source: str | Path) -> PlanContext:
+def plan_context(dump: DumpLike, config: SceneConfig, source: str | Path) -> PlanContext:
     manifest = dump.manifest
     recorded = [ep.epoch for ep in manifest.epochs]
     if config.epochs is None:
@@ -105,8 +110,27 @@ def plan_context(dump: Dump, config: SceneConfig, source: str | Path) -> PlanCon
                                           t.end_hold)
     choices = resolve_choices(config.layout, manifest.layers, config.look.colormap, timeline,
                               source)
-    return PlanContext(dump, config, source, epoch_ids, timeline, choices,
-                       label_colour(config))
+    view, badges = fold_repeats(dump, config.layout, source)
+    if view is not dump:
+        choices = [choices[i] for i in view.keep]
+    return PlanContext(view, config, source, epoch_ids, timeline, choices,
+                       label_colour(config), badges)
+
+
+def fold_repeats(dump: DumpLike, layout: LayoutConfig, source: str | Path
+                 ) -> tuple[DumpLike, list[tuple[list[str], int]]]:
+    """The dump with its repeated blocks folded where ``layout.collapse`` (or a layer's own
+    setting) asks for it, and the badges of the folded runs."""
+    layers = dump.manifest.layers
+    merged = per_layer(layout.layers, [layer.name for layer in layers], "layout.layers", source)
+    allowed = [m.get("collapse", layout.collapse) == "repeats" for m in merged]
+    if not any(allowed):
+        return dump, []
+    runs = find_repeats(layers, allowed)
+    if not runs:
+        return dump, []
+    view = CollapsedDump(dump, runs)
+    return view, view.badges()
 
 
 def drawn_counts(layers: list[LayerInfo], choices: list[LayerChoice]) -> list[int]:

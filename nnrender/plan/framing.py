@@ -51,9 +51,9 @@ def orbit(config: SceneConfig) -> tuple[float, float, list[float]]:
 
 
 def block_corners(blocks: list[LayerBlock]) -> np.ndarray:
-    """The shown cells' box corners at every stage: (2 * cells * stages, 3)."""
+    """The shown cells' box corners at every stage, attached blocks included."""
     pts = []
-    for b in blocks:
+    for b in [*blocks, *(extra for owner in blocks for extra in owner.attached)]:
         for c, s in zip(b.stage_centers, b.stage_sizes, strict=True):
             shown = np.any(s > 0, axis=1)
             pts += [c[shown] - s[shown] / 2, c[shown] + s[shown] / 2]

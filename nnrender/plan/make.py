@@ -12,7 +12,7 @@ from nnrender.config.schema import SceneConfig
 from nnrender.edges.connect import bundle_keys, edge_targets, plan_edges
 from nnrender.edges.groups import EdgeGroup, FieldPlan
 from nnrender.layout.network import LayerBlock, arrange
-from nnrender.model.ir import Dump
+from nnrender.model.ir import DumpLike
 from nnrender.plan import dressing
 from nnrender.plan.context import PlanContext, drawn_counts, plan_context
 from nnrender.plan.framing import Framing, block_corners, frame
@@ -52,7 +52,7 @@ def connect(ctx: PlanContext, blocks: list[LayerBlock], layers: list[LayerPlan],
     return groups, field, notes
 
 
-def make_plan(dump: Dump, config: SceneConfig, source: str | Path = "scene") -> ScenePlan:
+def make_plan(dump: DumpLike, config: SceneConfig, source: str | Path = "scene") -> ScenePlan:
     """Turn a dump and a validated config into a ScenePlan."""
     ctx = plan_context(dump, config, source)
     blocks, notes = arrange_layers(ctx)

@@ -6,6 +6,9 @@ so a brightness means the same thing at epoch 1 and epoch 8.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 
 from nnrender import colormaps
@@ -55,9 +58,23 @@ def normalisation(values: np.ndarray, percentiles: tuple[float, float],
 
 
 def stored_cells(act: np.ndarray, block: LayerBlock) -> np.ndarray:
-    """One input's activation as (stored cells, h, w): maps, neurons, or the vector image."""
+    """One input's activation as (stored cells, h, w): maps, neurons, the vector image,
+    tokens (a D x 1 column each, or their features row by row in a square tile) or a
+    volume's (step, channel) maps, step-major."""
     if block.role == "maps":
         return np.moveaxis(act, -1, 0)
+    if block.role == "tokens":
+        rows, cols = block.tile_hw
+        if cols == 1:
+            return act[:, :, None]
+        flat = np.full((act.shape[0], rows * cols), np.nan, dtype=np.float32)
+        flat[:, : act.shape[1]] = act
+        return flat.reshape(-1, rows, cols)
+    if block.role == "attention":  # (heads, queries, keys): one map per head
+        return act
+    if block.role == "volume":
+        steps, h, w, channels = act.shape
+        return np.moveaxis(act, -1, 1).reshape(steps * channels, h, w)
     if block.role == "image":
         rows, cols = block.tile_hw
         flat = np.full(rows * cols, np.nan, dtype=np.float32)
@@ -95,12 +112,32 @@ def colours(values: np.ndarray, norm: tuple[float, float], cmap: str,
     return rgba
 
 
-def _norms(ctx: PlanContext, i: int, block: LayerBlock, acts: list[np.ndarray], cmap: str
+@dataclass
+class Painted:
+    """One block to paint: the layer whose choices it follows, and what it shows at an
+    epoch (the layer's activations, or its attention scores for the attached maps)."""
+
+    block: LayerBlock
+    layer: int
+    read: Callable[[int], np.ndarray]
+
+
+def painted_blocks(ctx: PlanContext, blocks: list[LayerBlock]) -> list[Painted]:
+    """The layers' blocks in order, then every attached block (attention maps)."""
+    jobs = [Painted(b, i, lambda e, i=i: ctx.dump.activations(e, i))
+            for i, b in enumerate(blocks)]
+    for i, b in enumerate(blocks):
+        jobs += [Painted(extra, i, lambda e, i=i: ctx.dump.attention(e, i))
+                 for extra in b.attached]
+    return jobs
+
+
+def _norms(ctx: PlanContext, seed: int, block: LayerBlock, acts: list[np.ndarray], cmap: str
            ) -> tuple[tuple[float, float], tuple[float, float]]:
     """The layer's range, and the one of its folded mean (averaging narrows the range)."""
     if block.role == "other":
         return (0.0, 1.0), (0.0, 1.0)
-    look, seed = ctx.config.look, ctx.config.seed + i
+    look = ctx.config.look
     sym = symmetric(look.norm, cmap)
     norm = normalisation(layer_values(acts, seed), look.percentiles, sym)
     if not np.any(block.sources == network.SUMMARY_MEAN):
@@ -110,20 +147,23 @@ def _norms(ctx: PlanContext, i: int, block: LayerBlock, acts: list[np.ndarray], 
 
 
 def paint(ctx: PlanContext, blocks: list[LayerBlock]) -> tuple[list[LayerPlan], AtlasPlan]:
-    """Every layer's cells as plan layers, and their tiles for every shown epoch in the
-    atlas; each layer's activations are read once, for its range and its tiles."""
+    """Every block's cells as plan layers (the layers', then the attached ones), and their
+    tiles for every shown epoch in the atlas; each layer's arrays are read once, for its
+    range and its tiles."""
+    jobs = painted_blocks(ctx, blocks)
     try:
-        layout = atlas_mod.plan_atlas([(b.count, *b.tile_hw) for b in blocks],
+        layout = atlas_mod.plan_atlas([(j.block.count, *j.block.tile_hw) for j in jobs],
                                       len(ctx.epoch_ids), ctx.config.look.max_tile)
     except ValueError as exc:
         raise DumpError(ctx.dump.path, str(exc)) from None
     atlas = AtlasPlan.empty(layout)
     dots = tuple(int(round(255 * (0.35 + 0.4 * c))) for c in ctx.label_color)
     layers: list[LayerPlan] = []
-    for i, (block, choice) in enumerate(zip(blocks, ctx.choices, strict=True)):
-        acts = [ctx.dump.activations(e, i) for e in ctx.epoch_ids]
+    for i, job in enumerate(jobs):
+        block, choice = job.block, ctx.choices[job.layer]
+        acts = [job.read(e) for e in ctx.epoch_ids]
         sources = block.sources
-        norm, mean_norm = _norms(ctx, i, block, acts, choice.colormap)
+        norm, mean_norm = _norms(ctx, ctx.config.seed + i, block, acts, choice.colormap)
         factor = layout.factor[i]
         for slot, layer_act in enumerate(acts):
             act = layer_act[ctx.config.sample].astype(np.float32)  # float16 dumps: sum safely
@@ -138,7 +178,8 @@ def paint(ctx: PlanContext, blocks: list[LayerBlock]) -> tuple[list[LayerPlan], 
             rgba[sources == network.ELLIPSIS, ..., :3] = dots
             rgba[sources == network.PLACEHOLDER, ..., :3] = PLACEHOLDER_GREY
             atlas.fill(slot, i, rgba)
-        animated = len(block.stage_centers) > 1 and bool(choice.stage_keys)
+        own = job.block is blocks[job.layer]
+        animated = own and len(block.stage_centers) > 1 and bool(choice.stage_keys)
         layers.append(LayerPlan(
             block.name, block.type, block.role, block.shape,
             block.stage_centers[0], block.stage_sizes[0], layout.cell_rects(i, block.count),
@@ -147,5 +188,5 @@ def paint(ctx: PlanContext, blocks: list[LayerBlock]) -> tuple[list[LayerPlan], 
             stage_centers=block.stage_centers if animated else None,
             stage_sizes=block.stage_sizes if animated else None,
             stage_keys=choice.stage_keys if animated else [],
-            stages=list(choice.style.arrange)))
+            stages=list(choice.style.arrange) if own else []))
     return layers, atlas

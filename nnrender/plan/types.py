@@ -94,12 +94,18 @@ class LayerPlan:
 
 @dataclass
 class Label:
-    """A layer's label: world position of its bottom centre; it turns to face the camera."""
+    """Text in the scene that turns to face the camera: a layer's label (``position`` is its
+    bottom centre), a token's (``vertical``: read bottom to top, ``position`` its top end,
+    hanging below the token) or a group's or badge's."""
 
     text: str
     position: tuple[float, float, float]
     size: float
     layer: str
+    kind: str = "layer"  # layer | token | group | badge
+    align_x: str = "center"  # left | center | right (along the reading direction)
+    align_y: str = "bottom"  # top | bottom
+    vertical: bool = False
 
 
 @dataclass

@@ -33,3 +33,22 @@ def cycles_scene(plan: ScenePlan, scenes) -> BuiltScene:
 @pytest.fixture
 def workbench_scene(plan: ScenePlan, scenes) -> BuiltScene:
     return scenes.get(plan, "workbench")
+
+
+def _instance_counts() -> dict[str, int]:
+    """Evaluated instances per layer object (``layer_<name>``), from the depsgraph."""
+    import bpy
+
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    counts: dict[str, int] = {}
+    for inst in depsgraph.object_instances:
+        if inst.is_instance and inst.parent is not None:
+            name = inst.parent.original.name
+            if name.startswith("layer_"):
+                counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+@pytest.fixture(scope="session")
+def instance_counts():  # noqa: ANN201 - a function: call it once the scene is built
+    return _instance_counts

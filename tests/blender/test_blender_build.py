@@ -55,7 +55,8 @@ def test_one_object_per_layer_with_geometry_nodes(cycles_scene: BuiltScene,
                    for n in mods[0].node_group.nodes)
 
 
-def test_evaluated_instance_counts_match_plan(cycles_scene: BuiltScene, plan: ScenePlan) -> None:
+def test_evaluated_instance_counts_match_plan(cycles_scene: BuiltScene, plan: ScenePlan,
+                                               instance_counts) -> None:
     depsgraph = bpy.context.evaluated_depsgraph_get()
     objs = _layer_objects(plan)
     # the evaluated geometry of each layer object: instances only, one per cell
@@ -65,12 +66,7 @@ def test_evaluated_instance_counts_match_plan(cycles_scene: BuiltScene, plan: Sc
         assert cloud is not None, lp.name
         assert len(cloud.points) == lp.centers.shape[0], lp.name
     # the same through the depsgraph's instance iterator
-    counts: dict[str, int] = {}
-    for inst in depsgraph.object_instances:
-        if inst.is_instance and inst.parent is not None:
-            name = inst.parent.original.name
-            if name.startswith("layer_"):
-                counts[name] = counts.get(name, 0) + 1
+    counts = instance_counts()
     assert counts == {f"layer_{lp.name}": lp.centers.shape[0] for lp in plan.layers}
     assert sum(counts.values()) == plan.cell_count
 

@@ -258,8 +258,10 @@ def test_nested_models_flattened(keras_mod: Any, tmp_path: Path) -> None:
 
 
 def test_generic_and_multi_output_layers_warn(keras_mod: Any, tmp_path: Path) -> None:
-    """An unknown custom layer and a layer with several outputs are recorded (first output)
-    with a warning, in warnings.warn and in the manifest; a plain op has no entry."""
+    """A custom layer with a drawable output is recorded by its shape (one summary line,
+    no per-layer warning); an output of rank 5 is a placeholder with a warning naming the
+    layer; a layer with several outputs is recorded by its first (a warning, except for an
+    RNN's return_state); a plain op has no entry."""
     keras = keras_mod
     from keras import layers as L
 
@@ -267,26 +269,43 @@ def test_generic_and_multi_output_layers_warn(keras_mod: Any, tmp_path: Path) ->
         def call(self, x: Any) -> Any:
             return x * 2.0
 
+    class Pair(L.Layer):
+        def call(self, x: Any) -> Any:
+            return x + 1.0, x - 1.0
+
+    class Deep(L.Layer):
+        def call(self, x: Any) -> Any:
+            return keras.ops.reshape(x, (-1, 2, 2, 1, 1, 3))
+
     inp = keras.Input((4, 3), name="seq_in")
     dbl = Doubler(name="double")(inp)
-    seq, h, c = L.LSTM(2, return_sequences=True, return_state=True, name="lstm")(dbl)
+    plus, _ = Pair(name="pair")(dbl)
+    deep = Deep(name="deep")(plus)
+    seq, h, c = L.LSTM(2, return_sequences=True, return_state=True, name="lstm")(plus)
     both = L.Concatenate(name="cat")([h, c])
     out = L.Dense(1, name="out")(keras.ops.relu(both))
-    model = keras.Model(inp, [out, seq], name="odd")
+    model = keras.Model(inp, [out, seq, deep], name="odd")
     x = np.random.default_rng(9).normal(size=(2, 4, 3)).astype(np.float32)
     with pytest.warns(UserWarning) as record:
         dump = Dump(dump_keras(model, None, x, tmp_path / "dump"))
     messages = [str(w.message) for w in record]
-    assert any("layer double" in m and "Doubler" in m and "generic" in m for m in messages)
-    assert any("layer lstm" in m and "3 outputs" in m for m in messages)
-    assert dump.manifest.model["warnings"] == [m for m in messages if m.startswith("layer ")]
+    assert not any("layer double" in m for m in messages)
+    assert any(m.startswith("layers of types nnrender draws by their shape only: ")
+               and "Doubler x1" in m and "Pair x1" in m for m in messages)
+    assert any("layer deep" in m and "Deep" in m and "placeholder" in m for m in messages)
+    assert any("layer pair" in m and "2 outputs" in m for m in messages)
+    assert not any("layer lstm" in m for m in messages)
+    assert dump.manifest.model["warnings"] == messages
     by = {layer.name: layer for layer in dump.layers}
-    assert set(by) == {"seq_in", "double", "lstm", "cat", "out"}
-    assert by["double"].type == "Doubler" and by["double"].config["generic"] is True
+    assert set(by) == {"seq_in", "double", "pair", "deep", "lstm", "cat", "out"}
+    assert by["double"].type == "Doubler" and "generic" not in by["double"].config
+    assert by["deep"].config["generic"] is True and by["deep"].output_shape == [2, 2, 1, 1, 3]
     assert by["double"].output_shape == [4, 3]
-    assert by["lstm"].output_shape == [4, 2] and by["lstm"].inbound == ["double"]
+    assert by["lstm"].output_shape == [4, 2] and by["lstm"].inbound == ["pair"]
+    assert by["lstm"].config["return_state"] is True
     assert by["cat"].inbound == ["lstm"] and by["out"].inbound == ["cat"]
     np.testing.assert_allclose(dump.activations(0, "double"), 2 * x, atol=1e-6)
+    np.testing.assert_allclose(dump.activations(0, "pair"), 2 * x + 1, atol=1e-6)
     want_seq = keras.Model(model.inputs, model.get_layer("lstm").output[0])([x])
     np.testing.assert_allclose(dump.activations(0, "lstm"), np.asarray(want_seq), atol=1e-5)
     dump.close()

@@ -102,7 +102,7 @@ def test_max_maps_and_max_side(keras_mod: Any, tmp_path: Path) -> None:
     assert by["conv"].output_shape == [12, 10, 8]
     assert by["conv"].stored_shape == [4, 4, 3] and by["conv"].channels == [0, 4, 7]
     assert by["img"].stored_shape == [4, 4, 1] and by["img"].channels is None
-    assert by["seq"].stored_shape == [5, 3]  # (120, 8): means of 24 steps, 3 channels
+    assert by["seq"].stored_shape == [120, 3]  # (120, 8) tokens: max_side never averages T
     assert by["gap"].stored_shape is None and by["out"].stored_shape is None  # vectors
     conv = full.activations(0, "conv")
     got = small.activations(0, "conv")
@@ -114,7 +114,8 @@ def test_max_maps_and_max_side(keras_mod: Any, tmp_path: Path) -> None:
                                atol=2e-2)
     assert small.weights(0, "conv")[0].dtype == np.float16
     assert small.manifest.model["storage"] == {"dtype": "float16", "max_maps": 3,
-                                               "max_side": 5, "maps_select": "even"}
+                                               "max_side": 5, "maps_select": "even",
+                                               "max_tokens": 4096}
     first = Dump(dump_keras_(model, x, tmp_path / "first", max_maps=2, maps_select="first",
                              store_weights=False, compress=True))
     conv_first = first.layers[1]

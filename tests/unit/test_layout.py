@@ -520,7 +520,9 @@ def test_long_vectors_become_one_image_slab() -> None:
 
 
 def test_other_ranks_are_placeholders() -> None:
-    b = layer_block(LayerInfo("seq", "LSTM", [20, 64]), LayerStyle(["grid", "fold"]))
+    """Only shapes with no drawing stay placeholders: ranks 1-4 are vectors, token strips,
+    maps and volumes now; a rank-5 output is not."""
+    b = layer_block(LayerInfo("odd", "Custom", [2, 3, 4, 5, 6]), LayerStyle(["grid", "fold"]))
     assert b.role == "other" and b.count == 1 and b.sources.tolist() == [PLACEHOLDER]
     assert b.tile_hw == (1, 1) and b.stages == 2
 

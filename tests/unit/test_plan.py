@@ -118,7 +118,7 @@ def test_camera_keeps_everything_in_frame(dump, config):
 
 def test_unsupported_rank_is_a_labelled_placeholder(tmp_path, config):
     layers = [LayerInfo("input", "InputLayer", [8, 8, 1]),
-              LayerInfo("lstm", "LSTM", [5, 7], inbound=["input"]),
+              LayerInfo("lstm", "Odd", [2, 2, 2, 2, 2], inbound=["input"]),
               LayerInfo("out", "Dense", [3], inbound=["lstm"])]
     path = write_synthetic(tmp_path / "p", layers, epochs=2)
     with warnings.catch_warnings():
