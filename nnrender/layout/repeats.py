@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnrender.model.ir import Dump, LayerInfo, Manifest
+from nnrender.model.ir import DumpLike, LayerInfo, Manifest
 
 MAX_PERIOD = 64  # layers in one block at most
 
@@ -121,23 +121,15 @@ def _closed(layers: list[LayerInfo], run: Run) -> bool:
     return True
 
 
-class CollapsedDump:
-    """A dump seen with its repeated blocks folded: the layers left, with the same reading
-    methods as ``Dump`` (indices into the layers left)."""
+class DumpView:
+    """A dump seen with some entries left out, with the same reading methods as ``Dump``
+    (indices into the entries left). Whatever read a left-out entry reads its stand-in
+    (``rename``: left-out name -> drawn name) instead."""
 
-    def __init__(self, dump: Dump, runs: list[Run]) -> None:
+    def __init__(self, dump: DumpLike, hidden: set[int], rename: dict[str, str]) -> None:
         self.dump = dump
         self.path: Path = dump.path
-        self.runs = runs
         layers = dump.manifest.layers
-        hidden: set[int] = set()
-        rename: dict[str, str] = {}
-        for run in runs:
-            for k in range(1, run.count):
-                for j in range(run.period):
-                    src = run.start + k * run.period + j
-                    hidden.add(src)
-                    rename[layers[src].name] = layers[run.start + j].name
         self.keep = [i for i in range(len(layers)) if i not in hidden]
         kept = []
         for i in self.keep:
@@ -145,6 +137,7 @@ class CollapsedDump:
             inbound = list(dict.fromkeys(rename.get(p, p) for p in layer.inbound))
             kept.append(dataclasses.replace(layer, inbound=inbound))
         self.manifest: Manifest = dataclasses.replace(dump.manifest, layers=kept)
+        self.badges: list[tuple[list[str], int]] = []
 
     @property
     def layers(self) -> list[LayerInfo]:
@@ -162,7 +155,36 @@ class CollapsedDump:
     def input_array(self, index: int = 0) -> np.ndarray | None:
         return self.dump.input_array(index)
 
-    def badges(self) -> list[tuple[list[str], int]]:
-        """Per run: the names of its drawn (first) block's layers and its count."""
-        layers = self.dump.manifest.layers
-        return [([layers[i].name for i in run.first()], run.count) for run in self.runs]
+
+class CollapsedDump(DumpView):
+    """The dump with its repeated blocks folded: each run's first block is drawn, and
+    ``badges`` lists, per run, the names of that block's layers and its count."""
+
+    def __init__(self, dump: DumpLike, runs: list[Run]) -> None:
+        layers = dump.manifest.layers
+        hidden: set[int] = set()
+        rename: dict[str, str] = {}
+        for run in runs:
+            for k in range(1, run.count):
+                for j in range(run.period):
+                    src = run.start + k * run.period + j
+                    hidden.add(src)
+                    rename[layers[src].name] = layers[run.start + j].name
+        super().__init__(dump, hidden, rename)
+        self.runs = runs
+        self.badges = [([layers[i].name for i in run.first()], run.count) for run in runs]
+
+
+def without_duplicates(dump: DumpLike) -> DumpLike:
+    """The dump without the entries that repeat another one's output (a custom block whose
+    output is its last nested layer's: the reader marks it ``same_as``); their readers read
+    the nested layer. The dump itself when there are none."""
+    layers = dump.manifest.layers
+    names = {layer.name: i for i, layer in enumerate(layers)}
+    hidden, rename = set(), {}
+    for i, layer in enumerate(layers):
+        twin = layer.config.get("same_as")
+        if isinstance(twin, str) and names.get(twin, i) < i:
+            hidden.add(i)
+            rename[layer.name] = rename.get(twin, twin)
+    return DumpView(dump, hidden, rename) if hidden else dump

@@ -23,7 +23,7 @@ from nnrender.layout import cells as network
 from nnrender.layout.cells import LayerBlock, LayerStyle
 from nnrender.model.ir import LayerInfo
 
-TOKEN_WIDTH = 0.16  # a token column's width, world units
+TOKEN_WIDTH = (0.16, 0.12, 0.4)  # a token column's width: at least, share of its height, most
 TOKEN_GAP = 0.06  # between token columns in a line
 STEP_GAP = 0.45  # between the walls of a volume's steps, a share of one wall
 
@@ -90,7 +90,9 @@ def token_block(layer: LayerInfo, style: LayerStyle, stages: list[str],
         gap = 0.12 * max(cw, ch)
     else:
         tile = (features, 1)
-        cw, ch = TOKEN_WIDTH, column_height(features)
+        ch = column_height(features)
+        low, share, high = TOKEN_WIDTH
+        cw = min(max(low, share * ch), high)  # wide enough to read a token's label
         gap = TOKEN_GAP
     thick = 0.05 + 0.02 * max(cw, ch)
     cell = np.array([thick, cw, ch])

@@ -13,7 +13,7 @@ from nnrender.config.load import per_layer
 from nnrender.config.schema import ChangeConfig, LayoutConfig, SceneConfig
 from nnrender.errors import ConfigError
 from nnrender.layout.network import LayerStyle
-from nnrender.layout.repeats import CollapsedDump, find_repeats
+from nnrender.layout.repeats import CollapsedDump, find_repeats, without_duplicates
 from nnrender.model.ir import DumpLike, LayerInfo
 from nnrender.timeline.epochs import EpochTimeline, change_keys
 
@@ -110,27 +110,29 @@ def plan_context(dump: DumpLike, config: SceneConfig, source: str | Path) -> Pla
                                           t.end_hold)
     choices = resolve_choices(config.layout, manifest.layers, config.look.colormap, timeline,
                               source)
-    view, badges = fold_repeats(dump, config.layout, source)
-    if view is not dump:
-        choices = [choices[i] for i in view.keep]
-    return PlanContext(view, config, source, epoch_ids, timeline, choices,
+    view = without_duplicates(dump)
+    keep = getattr(view, "keep", list(range(len(manifest.layers))))
+    merged = per_layer(config.layout.layers, [la.name for la in manifest.layers],
+                       "layout.layers", source)
+    allowed = [merged[i].get("collapse", config.layout.collapse) == "repeats" for i in keep]
+    folded, badges = fold_repeats(view, allowed)
+    if folded is not view:
+        keep = [keep[i] for i in folded.keep]
+    return PlanContext(folded, config, source, epoch_ids, timeline, [choices[i] for i in keep],
                        label_colour(config), badges)
 
 
-def fold_repeats(dump: DumpLike, layout: LayoutConfig, source: str | Path
+def fold_repeats(dump: DumpLike, allowed: list[bool]
                  ) -> tuple[DumpLike, list[tuple[list[str], int]]]:
-    """The dump with its repeated blocks folded where ``layout.collapse`` (or a layer's own
-    setting) asks for it, and the badges of the folded runs."""
-    layers = dump.manifest.layers
-    merged = per_layer(layout.layers, [layer.name for layer in layers], "layout.layers", source)
-    allowed = [m.get("collapse", layout.collapse) == "repeats" for m in merged]
+    """The dump with its repeated blocks folded where ``allowed`` (``layout.collapse``, or a
+    layer's own setting) lets them, and the badges of the folded runs."""
     if not any(allowed):
         return dump, []
-    runs = find_repeats(layers, allowed)
+    runs = find_repeats(dump.manifest.layers, allowed)
     if not runs:
         return dump, []
     view = CollapsedDump(dump, runs)
-    return view, view.badges()
+    return view, view.badges
 
 
 def drawn_counts(layers: list[LayerInfo], choices: list[LayerChoice]) -> list[int]:

@@ -301,3 +301,20 @@ def test_attention_synthetic_rows_sum_to_one() -> None:
     scores = attention(layer, 2, 1, 0)
     assert scores.shape == (2, 2, 5, 3)
     np.testing.assert_allclose(scores.sum(axis=-1), 1, rtol=1e-5)
+
+
+def test_a_block_repeating_its_last_nested_layer_is_drawn_once(tmp_path: Path) -> None:
+    """The reader records a custom block after its nested layers; when the block's output
+    is its last nested layer's (``same_as``), only the nested layer is drawn."""
+    layers = [LayerInfo("ids", "InputLayer", [6]),
+              LayerInfo("emb", "Embedding", [6, 8], inbound=["ids"]),
+              LayerInfo("block/ln", "LayerNormalization", [6, 8], inbound=["emb"],
+                        config={"parent": "block"}),
+              LayerInfo("block", "TransformerBlock", [6, 8], inbound=["block/ln"],
+                        config={"nested": 1, "same_as": "block/ln"}),
+              LayerInfo("pool", "GlobalAveragePooling1D", [8], inbound=["block"])]
+    dump = write_synthetic(tmp_path / "d", layers, epochs=1, count=1)
+    plan = _plan(dump)
+    assert [lp.name for lp in plan.layers] == ["ids", "emb", "block/ln", "pool"]
+    links = [g for g in plan.edges if g.kind == "link"]
+    assert not links or all("block" != lp for g in links for lp in (g.source, g.target))
