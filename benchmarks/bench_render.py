@@ -8,11 +8,26 @@ resolution and renders a few frames spread over the timeline. The first frame is
 its own, because it pays for scene sync and (Eevee) shader compilation; the rest give the
 steady-state seconds per frame with persistent data on, as in a real animation.
 
+With ``--story`` each engine renders four timelines, to show what a talk's story adds to a
+frame (goal: under 10%), frames spread over each one:
+
+- ``epochs``: the plain epoch timeline, orbiting once;
+- ``forward``: the same, plus two forward-pass waves with edge pulses, an input change and
+  the metrics inset (goal against ``epochs``);
+- ``camera``: the demo storyboard's camera path (``scenes/demo.yaml`` shots: overview,
+  orbit, push into the output, overview) without titles, captions, waves or inset;
+- ``story``: the whole demo storyboard (goal against ``camera``: the same views).
+
+``camera`` against ``epochs`` is the price of the views themselves: a close-up fills the
+frame with geometry that every path-traced sample must shade, where the orbit sees mostly
+background.
+
 Each engine runs in its own subprocess (this script re-invoked with ``--engine-run NAME``)
 with a timeout, so a slow or crashing engine never takes the others down.
 
     python benchmarks/bench_render.py
     python benchmarks/bench_render.py --engines cycles workbench --resolution 640x360
+    python benchmarks/bench_render.py --engines cycles --story --frames 8
 """
 
 from __future__ import annotations
@@ -31,6 +46,40 @@ from typing import Any
 ENGINES = ("cycles", "eevee", "workbench")
 DEMO_EPOCHS = 9
 DEMO_INPUTS = 4
+STORY_KEYS = ("shots", "forward", "inputs", "metrics")
+STORY_GOAL = 0.10  # a story's features may add this share to the mean frame time
+VARIANTS = ("epochs", "forward", "camera", "story")
+GOALS = {"forward": "epochs", "story": "camera"}  # variant: the one it is measured against
+METRICS = {"show": ["accuracy"], "corner": "upper_left"}  # what the synthetic dump records
+
+
+def storyboard() -> dict[str, Any]:
+    """The demo scene's story sections, its metric swapped for the synthetic dump's."""
+    import yaml
+
+    scene = yaml.safe_load((Path(__file__).resolve().parents[1] / "scenes" / "demo.yaml")
+                           .read_text(encoding="utf-8"))
+    story = {k: scene[k] for k in STORY_KEYS if k in scene}
+    story["metrics"] = METRICS
+    return story
+
+
+def variant_scene(variant: str, seconds: float) -> dict[str, Any]:
+    """Scene sections of a variant; ``seconds``: the plain epoch timeline's length."""
+    if variant == "epochs":
+        return {}
+    if variant == "forward":
+        return {"forward": [{"at": 0.1 * seconds, "duration": 0.25 * seconds},
+                            {"at": 0.6 * seconds, "duration": 0.25 * seconds}],
+                # in the last epoch's hold: inputs never blend while the epochs do
+                "inputs": [{"at": seconds - 1.0, "sample": 1, "blend": 0.3}],
+                "metrics": METRICS}
+    story = storyboard()
+    if variant == "camera":
+        shots = [{k: v for k, v in shot.items() if k not in ("title", "caption")}
+                 for shot in story["shots"]]
+        return {"shots": shots}
+    return story
 
 
 def peak_rss_mb() -> float:
@@ -52,7 +101,7 @@ def resolution(text: str) -> tuple[int, int]:
 
 
 def run_engine(engine: str, dump_path: Path, size: tuple[int, int], samples: int,
-               frames: int, out_dir: Path, result_path: Path) -> None:
+               frames: int, out_dir: Path, result_path: Path, variant: str = "epochs") -> None:
     """Build for ``engine`` and render ``frames`` frames; figures go to ``result_path`` after
     every frame, so a run killed by the timeout still reports what it finished."""
     from nnrender.runtime import isolate_home
@@ -69,11 +118,15 @@ def run_engine(engine: str, dump_path: Path, size: tuple[int, int], samples: int
                             "denoise": "off"}}
     config, _ = load_config(None, overrides)
     plan = make_plan(Dump(dump_path), config, "bench")
+    if variant != "epochs":
+        seconds = plan.story.frame_count / config.render.fps
+        config, _ = load_config(None, {**overrides, **variant_scene(variant, seconds)})
+        plan = make_plan(Dump(dump_path), config, "bench")
     t0 = time.perf_counter()
     built = build(plan, engine)
     result: dict[str, Any] = {"build_s": time.perf_counter() - t0, "cells": plan.cell_count,
                               "frames": [], "times": []}
-    first, last = plan.timeline.first_frame, plan.timeline.last_frame
+    first, last = plan.story.first_frame, plan.story.last_frame
     # spread over the timeline so epoch blends (and the orbiting camera) really change
     picks = sorted({round(first + (last - first) * i / max(1, frames - 1))
                     for i in range(frames)})
@@ -91,15 +144,16 @@ def run_engine(engine: str, dump_path: Path, size: tuple[int, int], samples: int
 
 
 def spawn(engine: str, dump_path: Path, size: tuple[int, int], samples: int, frames: int,
-          work: Path, timeout: float) -> dict[str, Any]:
-    out_dir = work / engine
+          work: Path, timeout: float, variant: str = "epochs") -> dict[str, Any]:
+    name = f"{engine}-{variant}"
+    out_dir = work / name
     out_dir.mkdir()
-    result_path = work / f"{engine}.json"
-    log_path = work / f"{engine}.log"
+    result_path = work / f"{name}.json"
+    log_path = work / f"{name}.log"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--engine-run", engine,
            "--dump", str(dump_path), "--resolution", f"{size[0]}x{size[1]}",
            "--samples", str(samples), "--frames", str(frames), "--out", str(out_dir),
-           "--result", str(result_path)]
+           "--result", str(result_path), "--variant", variant]
     error = None
     with open(log_path, "wb") as log:
         try:
@@ -119,14 +173,15 @@ def spawn(engine: str, dump_path: Path, size: tuple[int, int], samples: int, fra
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    head = ["engine", "resolution", "samples", "build s", "first-frame s", "mean s/frame rest",
-            "frames", "peak RSS MB", "note"]
+    head = ["engine", "timeline", "resolution", "samples", "build s", "first-frame s",
+            "mean s/frame rest", "frames", "peak RSS MB", "note"]
     lines = []
     for r in rows:
         times = r.get("times", [])
         rest = times[1:]
         lines.append([
-            r["engine"], r["resolution"], str(r["samples"]),
+            r["engine"], r.get("variant", "epochs"), r["resolution"],
+            str(r["samples"]),
             f"{r['build_s']:.2f}" if "build_s" in r else "-",
             f"{times[0]:.2f}" if times else "-",
             f"{sum(rest) / len(rest):.2f}" if rest else "-",
@@ -157,6 +212,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="frames per engine, the first reported separately (default 4)")
     parser.add_argument("--timeout", type=float, default=300.0,
                         help="seconds allowed per engine, build included (default 300)")
+    parser.add_argument("--story", action="store_true",
+                        help="render four timelines per engine (epochs, forward, camera, "
+                             "story) to time what a talk's story adds to a frame")
+    parser.add_argument("--variant", choices=VARIANTS, default="epochs",
+                        help=argparse.SUPPRESS)
     parser.add_argument("--keep", type=Path, default=None,
                         help="copy the rendered frames and logs here instead of deleting them")
     # internal: one engine in this process
@@ -170,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.engine_run:
         run_engine(args.engine_run, args.dump, args.resolution, args.samples, args.frames,
-                   args.out, args.result)
+                   args.out, args.result, args.variant)
         return 0
 
     from nnrender.model.synthetic import cnn_layers, write_synthetic
@@ -181,11 +241,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         dump_path = Path(write_synthetic(work / "dump", cnn_layers(), epochs=DEMO_EPOCHS,
                                          count=DEMO_INPUTS))
-        for engine in args.engines:
-            print(f"{engine}: rendering {args.frames} frames at {size[0]}x{size[1]} ...",
-                  file=sys.stderr, flush=True)
-            row = spawn(engine, dump_path, size, args.samples, args.frames, work, args.timeout)
-            row.update(engine=engine, resolution=f"{size[0]}x{size[1]}", samples=args.samples)
+        runs = [(e, v) for e in args.engines for v in (VARIANTS if args.story else ("epochs",))]
+        for engine, variant in runs:
+            print(f"{engine} {variant}: rendering {args.frames} frames at "
+                  f"{size[0]}x{size[1]} ...", file=sys.stderr, flush=True)
+            row = spawn(engine, dump_path, size, args.samples, args.frames, work, args.timeout,
+                        variant)
+            row.update(engine=engine, resolution=f"{size[0]}x{size[1]}", samples=args.samples,
+                       variant=variant)
             if "error" in row:
                 print(f"{engine}: {row['error']}", file=sys.stderr)
                 for line in row.get("log", []):
@@ -200,8 +263,34 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nnnrender render benchmark (demo-shaped synthetic network, {DEMO_EPOCHS} epochs; "
           "persistent data on; denoising off; first frame includes sync/shader compilation)")
     print(table(rows))
+    for line in story_overheads(rows):
+        print(line)
     return 1 if any("error" in r for r in rows) else 0
 
+
+def story_overheads(rows: list[dict[str, Any]]) -> list[str]:
+    """What each story variant adds to the mean frame time of the one it is measured
+    against (a goal line), and what the storyboard's views cost over the orbit's."""
+    def mean_rest(r: dict[str, Any]) -> float | None:
+        rest = r.get("times", [])[1:]
+        return sum(rest) / len(rest) if rest and "error" not in r else None
+
+    means = {(r["engine"], r.get("variant", "epochs")): mean_rest(r) for r in rows}
+    out = []
+    for (engine, variant), value in means.items():
+        against = GOALS.get(variant, "epochs" if variant == "camera" else None)
+        base = means.get((engine, against)) if against else None
+        if value is None or not base:
+            continue
+        extra = value / base - 1.0
+        line = (f"{engine} {variant} vs {against}: {value:.2f} vs {base:.2f} s/frame, "
+                f"{extra:+.1%}")
+        if variant in GOALS:
+            verdict = "PASS" if extra < STORY_GOAL else "MISS"
+            out.append(f"goal {line} (< {STORY_GOAL:.0%}): {verdict}")
+        else:
+            out.append(f"{line} (the views themselves; no goal)")
+    return out
 
 if __name__ == "__main__":
     sys.exit(main())

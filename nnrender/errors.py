@@ -44,3 +44,12 @@ def one_line(text: object, limit: int = 240) -> str:
     dump whole tensors, and a ``ModelError`` is printed as a single line."""
     line = " ".join(str(text).split())
     return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def did_you_mean(name: object, known: list[str] | tuple[str, ...], cutoff: float = 0.6) -> str:
+    """`` (did you mean x?)`` with the known names nearest ``name`` (difflib), or ``""``:
+    a misspelt key or layer name is named back to the user rather than only rejected."""
+    import difflib
+
+    near = difflib.get_close_matches(str(name), [str(k) for k in known], n=3, cutoff=cutoff)
+    return f" (did you mean {' or '.join(near)}?)" if near else ""

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +21,7 @@ import numpy as np
 from nnrender.config.schema import SceneConfig
 from nnrender.errors import ConfigError, NNRenderError
 from nnrender.model.ir import Dump
-from nnrender.output.encode import clear_stale_temps, encode_mp4, frame_name, temp_path
+from nnrender.output.encode import clear_stale_temps, encode_all, frame_name, temp_path
 from nnrender.plan import ScenePlan, make_plan
 
 if TYPE_CHECKING:  # no bpy at import time: Blender loads only once a plan exists
@@ -38,6 +39,9 @@ class RenderRequest:
     save_blend: Path | None = None
     engine: str | None = None
     progress: bool = True
+    # called once the scene is built, before any frame (the estimate, ``nnrender render``'s
+    # question): the built scene, the plan, the frames still to render, the build's seconds
+    after_build: Callable[[BuiltScene, ScenePlan, list[int], float], None] | None = None
 
 
 @dataclass
@@ -45,7 +49,8 @@ class RenderResult:
     plan: ScenePlan
     frames_dir: Path | None = None
     rendered: list[int] = field(default_factory=list)
-    video: Path | None = None
+    video: Path | None = None  # the first of ``videos``
+    videos: list[Path] = field(default_factory=list)
     still: Path | None = None
     seconds_per_frame: float = 0.0
 
@@ -80,7 +85,7 @@ def plan_fingerprint(plan: ScenePlan, engine: str) -> str:
 
 
 def _progress_bar(total: int, done: int, enabled: bool):
-    from tqdm import tqdm
+    from tqdm.auto import tqdm  # a notebook's own bar under Jupyter
 
     return tqdm(total=total, initial=done, unit="frame", disable=not enabled, file=sys.stderr,
                 dynamic_ncols=True, desc="render")
@@ -145,10 +150,11 @@ def _render_video(built: BuiltScene, plan: ScenePlan, config: SceneConfig, engin
         bar.close()
     result.frames_dir = frames_dir
     result.seconds_per_frame = sum(times) / len(times) if times else 0.0
-    whole = (first, last) == (plan.timeline.first_frame, plan.timeline.last_frame)
+    whole = (first, last) == (plan.story.first_frame, plan.story.last_frame)
     if config.output.video and whole:
-        result.video = encode_mp4(frames_dir, first, len(todo), config.render.fps,
-                                  out / f"{config.output.name}.mp4")
+        result.videos = encode_all(config.output, frames_dir, first, len(todo),
+                                   config.render.fps, out)
+        result.video = result.videos[0]
 
 
 def run_render(config: SceneConfig, base_dir: Path, request: RenderRequest,
@@ -156,9 +162,9 @@ def run_render(config: SceneConfig, base_dir: Path, request: RenderRequest,
     dump = Dump(resolve_dump(config, base_dir, source))
     engine = request.engine or config.render.engine
     plan = make_plan(dump, config, source)
-    last = plan.timeline.last_frame
+    last = plan.story.last_frame
     frames = (parse_frames(request.frames, last) if request.frames
-              else (plan.timeline.first_frame, last))
+              else (plan.story.first_frame, last))
     still_frame = _still_frame(request, config, last, source)
     for msg in plan.warnings:  # after the request is checked: a bad one is one line
         print(f"nnrender: warning: {msg}", file=sys.stderr)
@@ -170,7 +176,6 @@ def run_render(config: SceneConfig, base_dir: Path, request: RenderRequest,
     if request.save_blend is not None:
         check_blend_path(request.save_blend)
     clear_stale_temps(out)  # a still from a killed run
-    plan.save(out)
 
     from nnrender.blender import build as bbuild  # heavy: Blender loads here
     from nnrender.blender import render as brender
@@ -179,6 +184,11 @@ def run_render(config: SceneConfig, base_dir: Path, request: RenderRequest,
     t0 = time.perf_counter()
     built = bbuild.build(plan, engine)
     build_s = time.perf_counter() - t0
+    if request.after_build is not None:
+        todo = frames_to_render(plan, engine, out, frames if request.video else None,
+                                still_frame)
+        request.after_build(built, plan, todo, build_s)
+    plan.save(out)  # after the question: a render not started replaces nothing
     if request.save_blend:
         with brender.blender_output_to(log):  # Blender's "Info: Saved copy as ..."
             brender.save_blend(request.save_blend)
@@ -192,6 +202,17 @@ def run_render(config: SceneConfig, base_dir: Path, request: RenderRequest,
           + (f", {result.seconds_per_frame:.2f} s/frame" if result.seconds_per_frame else ""),
           file=sys.stderr)
     return result
+
+
+def frames_to_render(plan: ScenePlan, engine: str, out: Path, frames: tuple[int, int] | None,
+                     still: int | None) -> list[int]:
+    """The frames a render will render: those of ``frames`` (inclusive; None: no video)
+    not on disk from this plan and engine already, then the still's."""
+    todo = list(range(frames[0], frames[1] + 1)) if frames is not None else []
+    stamp = out / "frames" / ".plan"
+    if todo and stamp.is_file() and stamp.read_text() == plan_fingerprint(plan, engine):
+        todo = [f for f in todo if not (out / "frames" / frame_name(f)).is_file()]
+    return todo + ([still] if still is not None else [])
 
 
 def check_blend_path(path: Path) -> Path:

@@ -7,6 +7,8 @@ TensorFlow and a rendering Blender segfault when they share a process (their thr
 collide), and the design keeps them apart in production too (the dump on disk is the
 contract). So when one session selects both TensorFlow tests and Blender tests, the
 TensorFlow tests run in one child pytest process and each reports its own outcome here.
+PyTorch tests (marked ``torch``) are kept from bpy the same way, in a child of their own
+(PyTorch and TensorFlow each bring their own thread pools too).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from nnrender.model.synthetic import cnn_layers, write_synthetic  # noqa: E402
 from nnrender.plan import ScenePlan, make_plan  # noqa: E402
 
 _CHILD = "NNRENDER_TESTS_TF_CHILD"
+# markers whose tests run in a child pytest (one per marker) when Blender tests run too
+_ISOLATED = {"tf": "TensorFlow", "torch": "PyTorch"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -87,9 +91,11 @@ class _ChildRun:
 class _ChildItem(pytest.Item):
     """Stands in for a TensorFlow test that ran in the child process."""
 
-    def __init__(self, *, run: _ChildRun, original: pytest.Item, **kw) -> None:
+    def __init__(self, *, run: _ChildRun, original: pytest.Item, framework: str = "TensorFlow",
+                 **kw) -> None:
         super().__init__(**kw)
         self.run = run
+        self.framework = framework
         self.original_nodeid = original.nodeid
         self.own_markers = list(original.own_markers)
 
@@ -102,7 +108,7 @@ class _ChildItem(pytest.Item):
 
     def repr_failure(self, excinfo, style=None):  # noqa: ANN001
         if isinstance(excinfo.value, _ChildOutcome):
-            return f"(ran in a separate TensorFlow process)\n{excinfo.value}"
+            return f"(ran in a separate {self.framework} process)\n{excinfo.value}"
         return super().repr_failure(excinfo)
 
     def reportinfo(self):  # noqa: ANN201
@@ -112,14 +118,19 @@ class _ChildItem(pytest.Item):
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if os.environ.get(_CHILD):
         return
-    tf_items = [i for i in items if i.get_closest_marker("tf")]
     uses_blender = any(i.get_closest_marker("render") or i.get_closest_marker("blender")
                        for i in items)
-    if not tf_items or not uses_blender:
+    if not uses_blender:
         return
-    run = _ChildRun(config, [i.nodeid for i in tf_items])
-    swapped = {id(i): _ChildItem.from_parent(i.parent, name=i.name, run=run, original=i)
-               for i in tf_items}
+    swapped: dict[int, pytest.Item] = {}
+    for marker, framework in _ISOLATED.items():
+        group = [i for i in items if i.get_closest_marker(marker) and id(i) not in swapped]
+        if not group:
+            continue
+        run = _ChildRun(config, [i.nodeid for i in group])
+        swapped.update({id(i): _ChildItem.from_parent(i.parent, name=i.name, run=run,
+                                                      original=i, framework=framework)
+                        for i in group})
     items[:] = [swapped.get(id(i), i) for i in items]
 
 

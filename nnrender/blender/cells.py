@@ -101,12 +101,13 @@ def _templates(plan: ScenePlan, built: BuiltScene) -> list[bpy.types.Object]:
     """Per atlas page: its image and a template box whose material samples it."""
     out = []
     emission = float(plan.look.emission)
+    soft = plan.story.waves[0].soft if plan.story.waves else None
     for p, page in enumerate(plan.atlas.layout.pages):
         atlas = images.new_image(f"nnrender_atlas_{p}", page.width, page.height,
                                  lambda y0, y1, p=p: plan.atlas.rows(p, y0, y1))
         built.atlases.append(atlas)
         mat = maps_material(f"nnrender_maps_{p}", page, plan.atlas.layout.epochs, atlas,
-                            emission)
+                            emission, soft)
         out.append(new_object(f"nnrender_cell_template_{p}", box_mesh(f"nnrender_box_{p}"),
                               materials=[mat]))
     return out
@@ -121,6 +122,8 @@ def instanced_layers(plan: ScenePlan, built: BuiltScene) -> None:
         stages = lp.stage_count
         uv0, duv = layer_uvs(pages[lp.page], lp.tiles)
         attrs = {"tile_uv": uv0, "tile_duv": duv}
+        if plan.story.waves:  # where a forward pass reaches the layer (x: graph depth)
+            attrs["arrive"] = np.tile([lp.depth, 0.0, 0.0], (len(lp.centers), 1))
         if stages == 1:
             attrs["scale"] = lp.sizes
             centers = lp.centers
@@ -150,7 +153,7 @@ def instanced_layers(plan: ScenePlan, built: BuiltScene) -> None:
 def workbench_mesh(plan: ScenePlan, built: BuiltScene) -> bpy.types.Object:
     """All boxes realised in one mesh, with UVs into one epoch block of their page, one
     material (and frame image) per page (Workbench preview)."""
-    frame = plan.timeline.first_frame
+    frame = plan.story.first_frame
     pages = plan.atlas.layout.pages
     parts, loops_uv, mat_index = [], [], []
     offset = 0
@@ -173,11 +176,11 @@ def workbench_mesh(plan: ScenePlan, built: BuiltScene) -> bpy.types.Object:
     quads = BOX_FACES[None] + 8 * np.arange(n, dtype=np.int32)[:, None, None]
     data = mesh("nnrender_cells_realised", verts, quads, np.concatenate(loops_uv),
                 np.concatenate(mat_index))
-    value = float(plan.timeline.value(frame))
+    value = float(plan.story.value(frame))
     emission = float(plan.look.emission)
     for p, _ in enumerate(pages):
         image = images.image_from(f"nnrender_frame_atlas_{p}", plan.atlas.blend(value, p))
         built.frame_images.append(image)
-        built.shown.append(value)
+        built.shown.append((value, None))
         data.materials.append(image_material(f"nnrender_maps_workbench_{p}", image, emission))
     return new_object("nnrender_cells", data, bpy.context.scene.collection)

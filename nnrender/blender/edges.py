@@ -192,10 +192,10 @@ class _Materials:
             self._made[key] = make(f"nnrender_edges_{len(self._made)}")
         return self._made[key]
 
-    def shader(self, group: EdgeGroup) -> bpy.types.Material:
+    def shader(self, group: EdgeGroup, pulses: bool) -> bpy.types.Material:
         key = ("shader", rgb(group.positive), rgb(group.negative), float(group.opacity),
-               float(group.emission), float(group.alpha_floor))
-        return self._get(key, lambda name: edge_material(name, group))
+               float(group.emission), float(group.alpha_floor), pulses)
+        return self._get(key, lambda name: edge_material(name, group, pulses))
 
     def plain(self, color: tuple[float, float, float]) -> bpy.types.Material:
         key = ("plain", rgb(color))
@@ -220,7 +220,7 @@ def object_name(group: EdgeGroup) -> str:
 
 
 def _edges_object(group: EdgeGroup, materials: list[bpy.types.Material],
-                  collection: bpy.types.Collection) -> bpy.types.Object:
+                  collection: bpy.types.Collection, pulses: bool) -> bpy.types.Object:
     name = object_name(group)
     data = hair(name, np.full(group.count, group.samples, dtype=np.int64))
     straight = np.asarray(group.straight, dtype=np.float32).reshape(-1, 3)
@@ -230,6 +230,13 @@ def _edges_object(group: EdgeGroup, materials: list[bpy.types.Material],
     weights = np.asarray(group.weights, dtype=np.float32)
     for e in range(weights.shape[1]):
         set_attribute(data, f"w_{e}", "FLOAT", "CURVE", weights[:, e])
+    if pulses:  # along each curve 0..1, and the depths of its ends, for the wave's pulse
+        u = np.tile(np.linspace(0.0, 1.0, group.samples, dtype=np.float32), group.count)
+        set_attribute(data, "u", "FLOAT", "POINT", u)
+        arrive = (np.asarray(group.arrive, np.float32) if group.arrive is not None
+                  else np.zeros((group.count, 2), np.float32))
+        set_attribute(data, "arrive0", "FLOAT", "CURVE", arrive[:, 0])
+        set_attribute(data, "arrive1", "FLOAT", "CURVE", arrive[:, 1])
     return new_object(name, data, collection,
                       {"nnrender_edges": group.name, "nnrender_kind": group.kind}, materials)
 
@@ -243,7 +250,7 @@ def _edges_modifier(obj: bpy.types.Object, group: EdgeGroup, plan: ScenePlan,
     mod[socket_id(ng, MIN_RADIUS_SOCKET)] = float(min(group.min_radius, group.radius))
     epoch = socket_id(ng, EPOCH_SOCKET)
     mod[epoch] = 0.0
-    animate(obj, f'modifiers["{mod.name}"]["{epoch}"]', epoch_keys, "BEZIER")
+    animate(obj, f'modifiers["{mod.name}"]["{epoch}"]', epoch_keys, plan.story.interpolation)
     bundle = socket_id(ng, BUNDLE_SOCKET)
     mod[bundle] = float(plan.bundle)
     if bundle_keys:
@@ -256,15 +263,16 @@ def build_edges(plan: ScenePlan, built: BuiltScene) -> list[bpy.types.Object]:
     the Epoch input keyed like ``scene["epoch"]``, Bundle like ``plan.bundle_keys``."""
     collection = built.scene.collection
     mats = _Materials()
-    epoch_keys = [(float(f), float(v)) for f, v in plan.timeline.keys()]
+    epoch_keys = [(float(f), float(v)) for f, v in plan.story.keys]
     bundle_keys = [(float(f), float(v)) for f, v in plan.bundle_keys]
     out = []
+    pulses = bool(plan.story.waves)
     for group in plan.edges:
         if built.engine == "workbench":  # no attributes in its shading: a material per sign
             pair = [mats.plain(group.positive), mats.plain(group.negative)]
         else:  # the shader picks the colour; the same material for either index
-            pair = [mats.shader(group)] * 2
-        obj = _edges_object(group, pair, collection)
+            pair = [mats.shader(group, pulses)] * 2
+        obj = _edges_object(group, pair, collection, pulses)
         mod = _edges_modifier(obj, group, plan, epoch_keys, bundle_keys)
         mod[socket_id(mod.node_group, MESH_SOCKET)] = built.engine != "cycles"
         out.append(obj)

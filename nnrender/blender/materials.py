@@ -10,7 +10,11 @@ from nnrender.blender.nodes import Socket, math_op, node, sock, vector_op
 from nnrender.edges.groups import EdgeGroup
 from nnrender.layout.atlas import AtlasPage
 
-EPOCH_PROP = "epoch"  # scene["epoch"]: the fractional epoch, one keyed value for all maps
+EPOCH_PROP = "epoch"  # scene["epoch"]: the (epoch, input) state path position, one keyed
+# value for all maps
+WAVE_PROP = "wave"  # scene["wave"]: a forward pass's front, in graph depths
+WAVE_ON_PROP = "wave_on"  # scene["wave_on"]: 1 while a wave runs
+WAVE_FLOOR = 0.1  # how bright a layer the wave has not reached yet is
 WEIGHT_ATTR = "weight"  # edges: the blended signed weight (curve domain)
 PRESENT_ATTR = "present"  # edges: 1 where drawn at this epoch, easing in/out between epochs
 ROUGHNESS = 0.45
@@ -45,9 +49,28 @@ def surface(nt: bpy.types.NodeTree, color: Socket, emission: float) -> None:
     nt.links.new(bsdf.outputs[0], out.inputs["Surface"])
 
 
+def wave_light(nt: bpy.types.NodeTree, arrive: Socket, soft: float,
+               loc: tuple[float, float]) -> Socket:
+    """How lit something at graph depth ``arrive`` is: 1 without a wave; while one runs,
+    from WAVE_FLOOR ahead of the front to 1 a ``soft`` depth behind it."""
+    x, y = loc
+    front = node(nt, "ShaderNodeAttribute", (x, y), attribute_type="VIEW_LAYER",
+                 attribute_name=WAVE_PROP).outputs["Fac"]
+    on = node(nt, "ShaderNodeAttribute", (x, y - 150), attribute_type="VIEW_LAYER",
+              attribute_name=WAVE_ON_PROP).outputs["Fac"]
+    ahead = math_op(nt, "SUBTRACT", front, arrive, (x + 150, y))
+    lit = math_op(nt, "DIVIDE", ahead, soft, (x + 300, y), clamp=True)
+    lit = math_op(nt, "MULTIPLY_ADD", lit, 1.0 - WAVE_FLOOR, (x + 450, y))
+    lit.node.inputs[2].default_value = WAVE_FLOOR
+    dark = math_op(nt, "MULTIPLY", math_op(nt, "SUBTRACT", 1.0, lit, (x + 600, y)), on,
+                   (x + 750, y))
+    return math_op(nt, "SUBTRACT", 1.0, dark, (x + 900, y))
+
+
 def maps_material(name: str, page: AtlasPage, epochs: int, atlas: bpy.types.Image,
-                  emission: float) -> bpy.types.Material:
-    """Shader: tile rect from the instance, epoch from the scene, two look-ups mixed."""
+                  emission: float, wave_soft: float | None = None) -> bpy.types.Material:
+    """Shader: tile rect from the instance, state from the scene, two look-ups mixed; with
+    ``wave_soft``, darkened ahead of a forward pass (the instance's ``arrive`` depth)."""
     mat, nt = _new(name)
     uv_local = node(nt, "ShaderNodeAttribute", (-1400, 200), attribute_type="GEOMETRY",
                     attribute_name="UVMap").outputs["Vector"]
@@ -81,7 +104,22 @@ def maps_material(name: str, page: AtlasPage, epochs: int, atlas: bpy.types.Imag
     nt.links.new(frac, mixed.inputs["Factor"])
     nt.links.new(colors[0], mixed.inputs[6])
     nt.links.new(colors[1], mixed.inputs[7])
-    surface(nt, mixed.outputs[2], emission)
+    color = mixed.outputs[2]
+    if wave_soft is not None:
+        arrive = node(nt, "ShaderNodeAttribute", (-1400, -700), attribute_type="INSTANCER",
+                      attribute_name="arrive").outputs["Vector"]
+        depth = node(nt, "ShaderNodeSeparateXYZ", (-1200, -700))
+        nt.links.new(arrive, depth.inputs[0])
+        light = wave_light(nt, depth.outputs[0], wave_soft, (-1100, -900))
+        shade = node(nt, "ShaderNodeMix", (250, -200), data_type="RGBA", blend_type="MULTIPLY")
+        sock(shade.inputs, "Factor_Float").default_value = 1.0
+        nt.links.new(color, sock(shade.inputs, "A_Color"))
+        grey = node(nt, "ShaderNodeCombineXYZ", (100, -400))
+        for k in range(3):
+            nt.links.new(light, grey.inputs[k])
+        nt.links.new(grey.outputs[0], sock(shade.inputs, "B_Color"))
+        color = sock(shade.outputs, "Result_Color")
+    surface(nt, color, emission)
     return no_light_sampling(mat)
 
 
@@ -150,9 +188,50 @@ def flat_material(name: str, color: Color, strength: float,
     return mat
 
 
-def edge_material(name: str, group: EdgeGroup) -> bpy.types.Material:
+def faded_material(name: str, color: Color, strength: float,
+                   alpha: float) -> bpy.types.Material:
+    """``flat_material`` whose opacity is also scaled by the object's colour alpha, so one
+    material serves text and backdrops that fade in and out by keying ``Object.color``
+    (Workbench shows them at full opacity while they are shown)."""
+    mat, color_in, alpha_in = _glow(name, strength)
+    color_in.default_value = (*color, 1.0)
+    info = node(mat.node_tree, "ShaderNodeObjectInfo", (-300, -300))
+    mat.node_tree.links.new(math_op(mat.node_tree, "MULTIPLY", info.outputs["Alpha"],
+                                    float(alpha), (0, -300)), alpha_in)
+    mat.diffuse_color = (*color, float(alpha))
+    return mat
+
+
+PULSE_WIDTH = 0.12  # a forward-pass pulse's length, a share of its curve
+PULSE_GAIN = 4.0  # how much brighter a curve is under a pulse
+
+
+def _pulse(nt: bpy.types.NodeTree, loc: tuple[float, float]) -> Socket:
+    """0..1: where a forward pass's front is along this curve (its ``u`` 0..1 from source
+    to target, the curve's source and target depths ``arrive0``/``arrive1``)."""
+    x, y = loc
+    attr = {name: node(nt, "ShaderNodeAttribute", (x, y - 120 * i), attribute_type="GEOMETRY",
+                       attribute_name=name).outputs["Fac"]
+            for i, name in enumerate(("u", "arrive0", "arrive1"))}
+    front = node(nt, "ShaderNodeAttribute", (x, y - 400), attribute_type="VIEW_LAYER",
+                 attribute_name=WAVE_PROP).outputs["Fac"]
+    on = node(nt, "ShaderNodeAttribute", (x, y - 520), attribute_type="VIEW_LAYER",
+              attribute_name=WAVE_ON_PROP).outputs["Fac"]
+    span = math_op(nt, "MAXIMUM", math_op(nt, "SUBTRACT", attr["arrive1"], attr["arrive0"],
+                                          (x + 150, y)), 0.5, (x + 300, y))
+    where = math_op(nt, "DIVIDE", math_op(nt, "SUBTRACT", front, attr["arrive0"],
+                                          (x + 150, y - 200)), span, (x + 450, y))
+    off = math_op(nt, "ABSOLUTE", math_op(nt, "SUBTRACT", attr["u"], where, (x + 600, y)),
+                  None, (x + 750, y))
+    near = math_op(nt, "SUBTRACT", 1.0, math_op(nt, "DIVIDE", off, PULSE_WIDTH, (x + 900, y)),
+                   (x + 1050, y), clamp=True)
+    return math_op(nt, "MULTIPLY", near, on, (x + 1200, y))
+
+
+def edge_material(name: str, group: EdgeGroup, pulses: bool = False) -> bpy.types.Material:
     """The group's positive colour where the curve's ``weight`` > 0, else its negative one;
-    opacity = opacity * (alpha_floor + (1 - alpha_floor) * |w|) * present."""
+    opacity = opacity * (alpha_floor + (1 - alpha_floor) * |w|) * present. With
+    ``pulses``, a forward pass's front lights the curves up as it runs along them."""
     mat, color_in, alpha_in = _glow(name, group.emission)
     nt = mat.node_tree
     weight = node(nt, "ShaderNodeAttribute", (-900, 0), attribute_type="GEOMETRY",
@@ -162,7 +241,19 @@ def edge_material(name: str, group: EdgeGroup) -> bpy.types.Material:
                  sock(pick.inputs, "Factor_Float"))
     sock(pick.inputs, "A_Color").default_value = (*rgb(group.positive), 1.0)
     sock(pick.inputs, "B_Color").default_value = (*rgb(group.negative), 1.0)
-    nt.links.new(sock(pick.outputs, "Result_Color"), color_in)
+    picked = sock(pick.outputs, "Result_Color")
+    if pulses:
+        pulse = _pulse(nt, (-2200, 600))
+        bright = node(nt, "ShaderNodeMix", (-120, 300), data_type="RGBA", blend_type="MIX")
+        nt.links.new(pulse, sock(bright.inputs, "Factor_Float"))
+        nt.links.new(picked, sock(bright.inputs, "A_Color"))
+        sock(bright.inputs, "B_Color").default_value = (1.0, 1.0, 1.0, 1.0)
+        picked = sock(bright.outputs, "Result_Color")
+        strength = color_in.node.inputs["Strength"]
+        nt.links.new(math_op(nt, "MULTIPLY_ADD", pulse, PULSE_GAIN * group.emission,
+                             (-120, 500)), strength)
+        strength.links[0].from_node.inputs[2].default_value = group.emission
+    nt.links.new(picked, color_in)
     floor = float(group.alpha_floor)
     grow = math_op(nt, "MULTIPLY_ADD", math_op(nt, "ABSOLUTE", weight, None, (-600, -300)),
                    1.0 - floor, (-450, -300))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import bpy
+import numpy as np
 from mathutils import Vector
 
 from nnrender.blender.anim import animate
@@ -15,6 +16,8 @@ from nnrender.blender.names import LIGHTS, PROJECTIONS, blender_name
 from nnrender.blender.nodes import node, sock
 from nnrender.layout.camera import offset_direction
 from nnrender.plan import ScenePlan
+from nnrender.plan.dressing import clip_starts
+from nnrender.plan.types import CameraTrack
 
 OVERLAY_SCENE = "nnrender_overlay"  # captions and legend, when the camera has depth of field
 
@@ -45,11 +48,39 @@ def camera(plan: ScenePlan, scene: bpy.types.Scene) -> bpy.types.Object:
     track.target = rig
     track.track_axis = "TRACK_NEGATIVE_Z"
     track.up_axis = "UP_Y"
-    animate(rig, "rotation_euler", [(plan.timeline.first_frame, math.radians(cp.azimuth_start)),
-                                    (plan.timeline.last_frame, math.radians(cp.azimuth_end))],
-            "LINEAR", index=2)
+    story = plan.story
+    if cp.track is None:  # one orbit over the whole video
+        animate(rig, "rotation_euler", [(story.first_frame, math.radians(cp.azimuth_start)),
+                                        (story.last_frame, math.radians(cp.azimuth_end))],
+                "LINEAR", index=2)
+    else:
+        follow(rig, cam, cp.track)
+        clips = clip_starts(cp)
+        if clips is not None:
+            animate(data, "clip_start", list(zip(cp.track.frames.astype(np.float64), clips,
+                                                 strict=True)), "LINEAR")
     scene.camera = cam
     return cam
+
+
+def follow(rig: bpy.types.Object, cam: bpy.types.Object, track: CameraTrack) -> None:
+    """A story's camera, keyed on every frame: the rig at the target, turned to the
+    azimuth; the camera at the elevation and distance; the orthographic scale."""
+    frames = track.frames.astype(np.float64)
+    for k in range(3):
+        animate(rig, "location", list(zip(frames, track.target[:, k], strict=True)), "LINEAR",
+                index=k)
+    animate(rig, "rotation_euler", list(zip(frames, np.radians(track.azimuth), strict=True)),
+            "LINEAR", index=2)
+    el = np.radians(track.elevation)
+    local = np.stack([-np.cos(el), np.zeros_like(el), np.sin(el)], axis=1) * \
+        track.distance[:, None]  # offset_direction(0, el) * distance
+    for k in (0, 2):
+        animate(cam, "location", list(zip(frames, local[:, k], strict=True)), "LINEAR",
+                index=k)
+    if cam.data.type == "ORTHO":
+        animate(cam.data, "ortho_scale", list(zip(frames, track.ortho_scale, strict=True)),
+                "LINEAR")
 
 
 def lights(plan: ScenePlan, scene: bpy.types.Scene) -> None:
@@ -92,11 +123,12 @@ def overlay_scene(plan: ScenePlan, engine: str, scene: bpy.types.Scene,
     field. The overlays are pinned in camera-local coordinates, so this camera never moves.
     The main scene's compositor renders it (at the main scene's frame) and lays it on top."""
     over = bpy.data.scenes.new(OVERLAY_SCENE)
-    over.frame_start = plan.timeline.first_frame
-    over.frame_end = plan.timeline.last_frame
+    over.frame_start = plan.story.first_frame
+    over.frame_end = plan.story.last_frame
     overlay_settings(over, scene, plan, engine)
     data = cam.data.copy()
     data.name = "nnrender_overlay_camera"
+    data.animation_data_clear()  # a zooming main camera's keys are not the overlay's
     data.dof.use_dof = False
     data.dof.focus_object = None
     ocam = new_object("nnrender_overlay_camera", data, over.collection)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from nnrender.errors import ConfigError
+from nnrender.errors import ConfigError, did_you_mean
 
 KINDS = {"quality": ("nnrender.presets", "quality"), "style": ("nnrender.presets", "style"),
          "scene": ("nnrender.scenes", "")}
@@ -29,16 +29,18 @@ def resolve(kind: str, name: str, source: str | Path | None = None) -> Path:
     known names when there is none."""
     path = _folder(kind) / f"{name}.yaml"
     if not path.is_file():
-        known = ", ".join(names(kind))
+        known = names(kind)
         what = "preset" if kind in ("quality", "style") else "scene"
-        raise ConfigError(source, f"{kind}: unknown {what} {name!r} (one of {known})")
+        hint = did_you_mean(name, known) or f" (one of {', '.join(known)})"
+        raise ConfigError(source, f"{kind}: unknown {what} {name!r}{hint}")
     return path
 
 
 def scene_file(arg: str | Path) -> Path:
-    """A scene argument: a YAML file, or the name of a bundled scene (``demo``, ...)."""
+    """A scene argument: a YAML file, or the name of a bundled scene (``demo``, ...); a
+    folder (a dump) is never a bundled name."""
     path = Path(arg)
-    if path.is_file() or path.suffix in (".yaml", ".yml") or len(path.parts) > 1:
+    if path.exists() or path.suffix in (".yaml", ".yml") or len(path.parts) > 1:
         return path
     if str(arg) in names("scene"):
         return resolve("scene", str(arg))

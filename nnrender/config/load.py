@@ -7,15 +7,16 @@ Quality presets (``presets/quality``) set how long a frame takes; style presets
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from nnrender.config import bundled
 from nnrender.config.schema import SceneConfig
-from nnrender.errors import ConfigError
+from nnrender.errors import ConfigError, did_you_mean
 
 
 def preset_names(kind: str = "quality") -> list[str]:
@@ -42,7 +43,37 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(path, "the top level must be a mapping of keys")
-    return data
+    return drop_empty_sections(data)
+
+
+def _section_model(annotation: Any) -> type[BaseModel] | None:
+    """The model of a section-typed field (``RenderConfig``, ``X | None``), else None."""
+    for arg in (annotation, *getattr(annotation, "__args__", ())):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return None
+
+
+def drop_empty_sections(data: dict[str, Any], model: type[BaseModel] = SceneConfig
+                        ) -> dict[str, Any]:
+    """A section written with nothing under it (``render:`` with every key commented out,
+    as ``nnrender init`` writes them) is YAML's null: it means the section's defaults, so
+    it is left out rather than replacing what a preset set there."""
+    out = {}
+    for key, value in data.items():
+        field = model.model_fields.get(key) if isinstance(key, str) else None
+        if field is None:
+            out[key] = value
+            continue
+        sub = _section_model(field.annotation)
+        origin = getattr(field.annotation, "__origin__", None)
+        if value is None and field.default is not None and (sub is not None
+                                                            or origin in (dict, list)):
+            continue
+        if isinstance(value, dict) and sub is not None:
+            value = drop_empty_sections(value, sub)
+        out[key] = value
+    return out
 
 
 def _preset(name: str, source: str | Path | None, kind: str = "quality") -> dict[str, Any]:
@@ -67,17 +98,35 @@ def _check(data: dict[str, Any], source: str | Path | None) -> SceneConfig:
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        if err["type"] == "extra_forbidden":
-            parent = SceneConfig
-            for part in err["loc"][:-1]:
-                field = parent.model_fields.get(str(part))
-                parent = field.annotation if field is not None else None
-                if parent is None or not hasattr(parent, "model_fields"):
-                    break
-            if parent is not None and hasattr(parent, "model_fields"):
-                msg += f" (known: {', '.join(parent.model_fields)})"
-        raise ConfigError(source, f"{key}: {msg}") from None
+        raise ConfigError(source, f"{key}: {_message(err)}") from None
+
+
+def _message(err: Any) -> str:
+    """pydantic's message for one error, with the nearest known key or value named."""
+    if err["type"] == "literal_error" and isinstance(err.get("input"), str):
+        expected = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
+        return err["msg"] + did_you_mean(err["input"], expected)
+    if err["type"] != "extra_forbidden":
+        return err["msg"]
+    parent: Any = SceneConfig
+    container = False  # the part is a list index or a dict key (a layer name, a shot)
+    for part in err["loc"][:-1]:
+        if container:
+            container = False
+            continue
+        field = parent.model_fields.get(str(part))
+        if field is None:
+            parent = None
+            break
+        container = getattr(field.annotation, "__origin__", None) in (dict, list)
+        parent = _section_model(field.annotation)
+        if parent is None:
+            break
+    if parent is None:
+        return "unknown key"
+    known = list(parent.model_fields)
+    return "unknown key" + (did_you_mean(err["loc"][-1], known)
+                            or f" (known: {', '.join(known)})")
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:
@@ -163,5 +212,6 @@ def per_layer(entries: dict[str, Any], names: list[str], section: str,
     for key, hit in used.items():
         if not hit:
             shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
-            raise ConfigError(source, f"{section}.{key}: matches no layer ({shown})")
+            hint = did_you_mean(key, names) or f" ({shown})"
+            raise ConfigError(source, f"{section}.{key}: matches no layer{hint}")
     return out

@@ -30,12 +30,12 @@ def head_colour(base: tuple[float, float, float], head: int, heads: int
     return float(r), float(g), float(b)
 
 
-def _scores(dump: DumpLike, epochs: list[int], layer: int, sample: int, heads: str,
-            head: int | None) -> Iterator[np.ndarray]:
-    """Per epoch, the (keys, queries) score matrix of one input: one head, or the heads'
-    mean or max (one epoch in memory at a time)."""
-    for e in epochs:
-        att = dump.attention(e, layer)[sample].astype(np.float32)  # (H, T, S)
+def _scores(dump: DumpLike, epochs: list[int], layer: int, states: list[tuple[int, int]],
+            heads: str, head: int | None) -> Iterator[np.ndarray]:
+    """Per (epoch slot, input) state, the (keys, queries) score matrix: one head, or the
+    heads' mean or max (one state in memory at a time)."""
+    for slot, sample in states:
+        att = dump.attention(epochs[slot], layer)[sample].astype(np.float32)  # (H, T, S)
         if head is not None:
             m = att[head]
         else:
@@ -44,10 +44,14 @@ def _scores(dump: DumpLike, epochs: list[int], layer: int, sample: int, heads: s
 
 
 def attention_groups(dump: DumpLike, blocks: list[LayerBlock], epochs: list[int],
-                     config: EdgesConfig, ends: list[Endpoints | None], *, pixel: float, seed: int,
-                     sample: int, animated: set[int]) -> tuple[list[EdgeGroup], list[str]]:
+                     config: EdgesConfig, ends: list[Endpoints | None], *, pixel: float,
+                     seed: int, states: list[tuple[int, int]], animated: set[int],
+                     omitted: dict[str, str] | None = None
+                     ) -> tuple[list[EdgeGroup], list[str]]:
     """Edge groups of every attention layer with recorded scores whose key and query
-    tokens are both drawn, and notes on those left out."""
+    tokens are both drawn, and notes on those left out (``omitted``, when given: each
+    such layer and why)."""
+    omitted = omitted if omitted is not None else {}
     ac = config.attention
     layers = dump.manifest.layers
     names = {layer.name: i for i, layer in enumerate(layers)}
@@ -66,20 +70,20 @@ def attention_groups(dump: DumpLike, blocks: list[LayerBlock], epochs: list[int]
         label = f"{layers[key].name}->{layer.name}"
         if src is None or dst is None:
             continue
+        why = None
         if blocks[key].row != blocks[i].row:
-            notes.append(f"edges: attention {label} not drawn: the layers sit on different rows")
-            continue
-        if key in animated or i in animated:
-            notes.append(f"edges: attention {label} not drawn: a layer's arrangement is "
-                         "animated")
-            continue
-        if src.index.max() >= att["keys"] or dst.index.max() >= att["queries"]:
-            notes.append(f"edges: attention {label} not drawn: scores {att['queries']}x"
-                         f"{att['keys']} do not match the drawn tokens")
+            why = "the layers sit on different rows"
+        elif key in animated or i in animated:
+            why = "a layer's arrangement is animated"
+        elif src.index.max() >= att["keys"] or dst.index.max() >= att["queries"]:
+            why = f"scores {att['queries']}x{att['keys']} do not match the drawn tokens"
+        if why is not None:
+            notes.append(f"edges: attention {label} not drawn: {why}")
+            omitted[layer.name] = f"attention: {why}"
             continue
         per_head = range(int(att["heads"])) if ac.heads == "each" else [None]
         for head in per_head:
-            group = _group(dump, epochs, key, i, head, src, dst, config, pixel, seed, sample)
+            group = _group(dump, epochs, key, i, head, src, dst, config, pixel, seed, states)
             if group is not None:
                 groups.append(group)
     return groups, notes
@@ -87,11 +91,11 @@ def attention_groups(dump: DumpLike, blocks: list[LayerBlock], epochs: list[int]
 
 def _group(dump: DumpLike, epochs: list[int], key: int, layer: int, head: int | None,
            src: Endpoints, dst: Endpoints, config: EdgesConfig, pixel: float, seed: int,
-           sample: int) -> EdgeGroup | None:
+           states: list[tuple[int, int]]) -> EdgeGroup | None:
     ac = config.attention
     layers = dump.manifest.layers
     rows, cols = np.ix_(src.stored, dst.stored)
-    part = (m[rows, cols] for m in _scores(dump, epochs, layer, sample, ac.heads, head))
+    part = (m[rows, cols] for m in _scores(dump, epochs, layer, states, ac.heads, head))
     a, b, values = select.select_edges(part, ac.top_k, config.threshold, None,
                                        config.max_per_group)
     if not len(a):

@@ -22,7 +22,7 @@ from nnrender.edges import route, select
 from nnrender.edges.attention import attention_groups
 from nnrender.edges.endpoints import FADE, Endpoints, edge_radius, endpoints
 from nnrender.edges.groups import EdgeGroup, FieldPlan
-from nnrender.errors import ConfigError
+from nnrender.errors import ConfigError, did_you_mean
 from nnrender.layout import graph as graph_mod
 from nnrender.layout.network import LayerBlock, median_wall
 from nnrender.model.ir import DumpLike, LayerInfo
@@ -49,18 +49,43 @@ def _overrides(config: EdgesConfig, layers: list[LayerInfo], source: str | Path
     return per_layer(config.layers, [layer.name for layer in layers], "edges.layers", source)
 
 
+def _no_edges(layer: LayerInfo, over: dict[str, Any], config: EdgesConfig, weighted: bool,
+              targets: int) -> str | None:
+    """None when edges run into ``layer`` (``targets`` neurons or maps drawn) from its
+    inbound layer, before looking at where the cells are; else why not (``""`` for a layer
+    that takes no weighted edges at all: a pooling layer, a merge, a token layer)."""
+    if not (len(layer.inbound) == 1 and layer.type in
+            select.DENSE_TYPES | select.CONV_TYPES | select.DEPTHWISE_TYPES):
+        return ""
+    if layer.role not in WEIGHT_ROLES:
+        return f"edges join maps and neurons, not {layer.role}"
+    if not config.show:
+        return "edges.show: false"
+    if not over.get("show", True):
+        return "edges.layers: show: false"
+    if not weighted:
+        return "the dump holds no weights"
+    if layer.type not in select.DENSE_TYPES and not config.channels:
+        return "edges.channels: false"
+    limit = over.get("max_targets", config.max_targets)
+    if targets > limit:
+        return f"it draws {targets} maps or neurons, more than edges.max_targets ({limit})"
+    return None
+
+
+def _unconnected(parent: LayerInfo, src: Endpoints | None, dst: Endpoints | None) -> str:
+    """Why a layer that takes edges has none from ``parent``."""
+    if dst is None:
+        return "it is drawn as one block (folded)"
+    if parent.role not in WEIGHT_ROLES:
+        return f"{parent.name} draws no maps or neurons"
+    return f"{parent.name} is drawn as one block (folded)"
+
+
 def _draws(layer: LayerInfo, over: dict[str, Any], config: EdgesConfig, weighted: bool,
            targets: int) -> bool:
-    """Whether edges run into ``layer`` (``targets`` neurons or maps drawn) from its inbound
-    layer, before looking at where the cells are."""
-    if not (config.show and weighted and over.get("show", True) and len(layer.inbound) == 1
-            and layer.role in WEIGHT_ROLES):
-        return False
-    if targets > over.get("max_targets", config.max_targets):
-        return False
-    if layer.type in select.DENSE_TYPES:
-        return True
-    return config.channels and layer.type in select.CONV_TYPES | select.DEPTHWISE_TYPES
+    """Whether edges run into ``layer`` (see ``_no_edges``)."""
+    return _no_edges(layer, over, config, weighted, targets) is None
 
 
 def edge_targets(dump: DumpLike, config: EdgesConfig, drawn: list[int],
@@ -135,6 +160,7 @@ class _Look:
     config: EdgesConfig
     pixel: float
     seed: int
+    omitted: dict[str, str]  # target layer -> why it gets no edges
 
 
 def _layer_group(i: int, p: int, kind: str, over: dict[str, Any], src: Endpoints,
@@ -147,11 +173,13 @@ def _layer_group(i: int, p: int, kind: str, over: dict[str, Any], src: Endpoints
     label = f"{layers[p].name}->{layers[i].name}"
     first = weights.matrix(i, epochs[0])
     if first is None:
+        look.omitted[layers[i].name] = "its weights are not a connection matrix"
         return None
     n_in, n_out = first.shape
     if src.index.max() >= n_in or dst.index.max() >= n_out:
         notes.append(f"edges: {label} not drawn: weights {n_in}x{n_out} do not match "
                      "the layers' sizes")
+        look.omitted[layers[i].name] = f"weights {n_in}x{n_out} do not match the layers' sizes"
         return None
 
     def drawn_part() -> Iterator[np.ndarray]:
@@ -167,6 +195,7 @@ def _layer_group(i: int, p: int, kind: str, over: dict[str, Any], src: Endpoints
         drawn_part(), over.get("top_k", config.top_k), over.get("threshold", config.threshold),
         scale, config.max_per_group)
     if not len(a):
+        look.omitted[layers[i].name] = "no edge passes edges.top_k and edges.threshold"
         return None
     start = src.center[a] + np.stack([src.half[a], 0 * a, 0 * a], axis=1)
     end = dst.center[b] - np.stack([dst.half[b], 0 * b, 0 * b], axis=1)
@@ -208,18 +237,24 @@ def _links(blocks: list[LayerBlock], layers: list[LayerInfo], drawn: set[tuple[i
 
 def plan_edges(dump: DumpLike, blocks: list[LayerBlock], epochs: list[int], config: EdgesConfig,
                *, pixel: float, seed: int, sample: int, link_color: tuple[float, float, float],
-               animated: set[int], source: str | Path = "scene"
+               animated: set[int], source: str | Path = "scene",
+               states: list[tuple[int, int]] | None = None,
+               omitted: dict[str, str] | None = None
                ) -> tuple[list[EdgeGroup], FieldPlan | None, list[str]]:
-    """Edge groups, the receptive field (or None), and notes on what was left out and why.
+    """Edge groups, the receptive field (or None), and notes on what was left out and why;
+    ``omitted`` (when given) is filled with each layer that gets no edges and why.
 
     ``pixel``: world size of one pixel at the network (radii never fall below a visible
     width); ``animated``: layers whose arrangement moves (edges would not follow them).
+    ``states``: the (epoch slot, input) states the video shows; every group's ``weights``
+    then has one column per state (by default one per epoch of ``sample``).
     """
+    states = states if states is not None else [(k, sample) for k in range(len(epochs))]
     layers = dump.manifest.layers
     names = {layer.name: i for i, layer in enumerate(layers)}
     overrides = _overrides(config, layers, source)
     weights = _Weights(dump, epochs)
-    look = _Look(config, pixel, seed)
+    look = _Look(config, pixel, seed, omitted if omitted is not None else {})
     notes = weights.notes(config)
     groups: list[EdgeGroup] = []
     drawn: set[tuple[int, int]] = set()
@@ -227,19 +262,25 @@ def plan_edges(dump: DumpLike, blocks: list[LayerBlock], epochs: list[int], conf
     crowded = []
     for i, layer in enumerate(layers):
         targets = len(ends[i].index) if ends[i] is not None else 0
-        if not _draws(layer, overrides[i], config, weights.any, targets):
+        why = _no_edges(layer, overrides[i], config, weights.any, targets)
+        if why is not None:
+            if why:
+                look.omitted[layer.name] = why
             if _draws(layer, overrides[i], config, weights.any, 0):
                 crowded.append(layer.name)
             continue
         p = names[layer.inbound[0]]
         if ends[p] is None or ends[i] is None or layers[p].role not in WEIGHT_ROLES:
+            look.omitted[layer.name] = _unconnected(layers[p], ends[p], ends[i])
             continue
         label = f"{layers[p].name}->{layer.name}"
         if blocks[p].row != blocks[i].row:
             notes.append(f"edges: {label} not drawn: the layers sit on different rows")
+            look.omitted[layer.name] = f"it and {layers[p].name} sit on different rows"
             continue
         if p in animated or i in animated:
             notes.append(f"edges: {label} not drawn: a layer's arrangement is animated")
+            look.omitted[layer.name] = "a layer's arrangement is animated"
             continue
         kind = "dense" if layer.type in select.DENSE_TYPES else "channel"
         group = _layer_group(i, p, kind, overrides[i], ends[p], ends[i], weights, look, notes)
@@ -251,13 +292,17 @@ def plan_edges(dump: DumpLike, blocks: list[LayerBlock], epochs: list[int], conf
                      f"maps or neurons and get no edges ({', '.join(crowded[:3])}"
                      f"{', ...' if len(crowded) > 3 else ''}): thousands of curves would "
                      "hide the maps; raise edges.max_targets or draw fewer maps (layout.show)")
+    columns = [slot for slot, _ in states]  # weights depend on the epoch, not the input
+    for group in groups:
+        group.weights = np.ascontiguousarray(group.weights[:, columns])
     attention, more = attention_groups(dump, blocks, epochs, config, ends, pixel=pixel,
-                                       seed=seed, sample=sample, animated=animated)
+                                       seed=seed, states=states, animated=animated,
+                                       omitted=look.omitted)
     groups += attention
     notes += more
     drawn.update((names[g.source], names[g.target]) for g in attention)
     if config.show and config.links:
-        links = _links(blocks, layers, drawn, look, len(epochs), link_color)
+        links = _links(blocks, layers, drawn, look, len(states), link_color)
         if links is not None:
             groups.append(links)
     frustum = None
@@ -280,7 +325,8 @@ def _field(dump: DumpLike, blocks: list[LayerBlock], epochs: list[int], config: 
     for key in ("layer", "to"):
         name = getattr(fc, key)
         if name is not None and name not in names:
-            raise ConfigError(source, f"edges.field.{key}: no layer {name!r}")
+            raise ConfigError(source, f"edges.field.{key}: no layer {name!r}"
+                                      + did_you_mean(name, list(names)))
     start = names[fc.layer]
     layer = layers[start]
     if layer.role != "maps" or ends[start] is None or blocks[start].role != "maps":

@@ -40,6 +40,8 @@ class EdgeGroup:
     dst_index: np.ndarray | None = field(default=None, metadata={"json": False})  # (E,)
     emission: float = 1.0
     alpha_floor: float = 0.25
+    # graph depth of each curve's source and target (a forward-pass pulse runs between)
+    arrive: np.ndarray | None = field(default=None, metadata={"json": False})  # (E, 2)
 
     @property
     def count(self) -> int:

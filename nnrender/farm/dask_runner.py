@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nnrender.config.schema import OutputConfig
 from nnrender.errors import NNRenderError
 from nnrender.farm.job import Chunk, Job, frame_ok
-from nnrender.output.encode import encode_mp4, frame_name, temp_path
+from nnrender.output.encode import encode_all, frame_name, temp_path
 from nnrender.pipeline import EXPECT_PLAN_ENV
 
 CONNECT_TIMEOUT = 10.0  # seconds to reach a --scheduler
@@ -72,6 +73,7 @@ class FarmResult:
     failed: list[str] = field(default_factory=list)
     warnings: set[str] = field(default_factory=set)  # lines the chunks printed, once each
     video: Path | None = None
+    videos: list[Path] = field(default_factory=list)
     still: Path | None = None
     seconds: float = 0.0
 
@@ -170,12 +172,14 @@ class _Dispatch:
 
 
 def run_farm(job: Job, command: list[str], *, scheduler: str | None = None,
-             workers: int | None = None, retries: int = 2, video: bool = True,
-             fps: int = 24, name: str = "nnrender", still_frame: int | None = None,
+             workers: int | None = None, retries: int = 2, fps: int = 24,
+             output: OutputConfig | None = None, still_frame: int | None = None,
              progress: Callable[[int, int], None] | None = None) -> FarmResult:
     """Render the job's missing chunks on Dask, then encode. ``command``: the render
-    command after ``python``, without --frames/-o ([-m, nnrender, render, scene.yaml, ...]).
+    command after ``python``, without --frames/-o ([-m, nnrender, render, scene.yaml, ...]);
+    ``output``: the scene's output settings (videos, name), the defaults when None.
     """
+    output = output or OutputConfig()
     start = time.perf_counter()
     result = FarmResult(job)
     for f in range(job.first, job.last + 1):
@@ -212,11 +216,11 @@ def run_farm(job: Job, command: list[str], *, scheduler: str | None = None,
     if bad:
         raise NNRenderError(job.out, f"{len(bad)} frames missing or damaged (removed); run "
                                      "the same command again to render them")
-    if video:
-        result.video = encode_mp4(job.frames_dir, job.first, total, fps,
-                                  job.out / f"{name}.mp4")
+    if output.video:
+        result.videos = encode_all(output, job.frames_dir, job.first, total, fps, job.out)
+        result.video = result.videos[0]
     if still_frame is not None:
-        result.still = job.out / f"{name}.png"
+        result.still = job.out / f"{output.name}.png"
         tmp = temp_path(result.still)
         shutil.copyfile(job.frames_dir / frame_name(still_frame), tmp)
         tmp.replace(result.still)

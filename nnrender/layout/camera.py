@@ -49,7 +49,12 @@ def frame_points(
     network seen at an angle is centred in the picture rather than in space.
     """
     tx, ty = half_tangents(lens, width, height)
-    tx, ty = tx / margin, ty / margin
+    return fit_tangents(points, azimuths, elevation, tx / margin, ty / margin)
+
+
+def fit_tangents(points: np.ndarray, azimuths: list[float], elevation: float, tx: float,
+                 ty: float) -> tuple[np.ndarray, float]:
+    """``frame_points`` for a view of half-angle tangents ``tx`` x ``ty``."""
     target = (points.min(axis=0) + points.max(axis=0)) / 2
     distance = 0.0
     for _ in range(8):
@@ -75,6 +80,65 @@ def frame_points(
             break
     near = float(np.linalg.norm(points - target, axis=1).max())
     return target, max(distance, 0.1 * near + 1e-3)
+
+
+def clear_of(box: tuple[float, float, float, float], points: np.ndarray, target: np.ndarray,
+             distance: float, ortho: float, azimuths: list[float], elevation: float,
+             lens: float, width: int, height: int, most: float = 1.6) -> tuple[float, float]:
+    """(distance, ortho scale) backed off until no point projects into ``box`` (x0, y0, x1,
+    y1 in -1..1 frame coordinates: where an inset sits) at any azimuth, so the network is
+    not drawn under it; ``most`` times the framing at the furthest."""
+    tx, ty = half_tangents(lens, width, height)
+    aspect = width / height
+    rel = points - target
+    x0, y0, x1, y1 = box
+    k = 1.0
+    for k in np.linspace(1.0, most, 16):
+        hit = False
+        for az in azimuths:
+            right, up, fwd = basis(offset_direction(az, elevation))
+            x, y = rel @ right, rel @ up
+            if ortho:  # ortho_scale spans the larger side
+                half_x = ortho * k / 2 * (1.0 if aspect >= 1 else aspect)
+                sx, sy = x / half_x, y / (half_x / aspect)
+            else:
+                depth = np.maximum(distance * k + rel @ fwd, 1e-6)
+                sx, sy = x / (depth * tx), y / (depth * ty)
+            if np.any((sx > x0) & (sx < x1) & (sy > y0) & (sy < y1)):
+                hit = True
+                break
+        if not hit:
+            break
+    return distance * (1.0 if ortho else float(k)), ortho * float(k)
+
+
+def fit_clear_of(box: tuple[float, float, float, float], points: np.ndarray,
+                 azimuths: list[float], elevation: float, lens: float, width: int,
+                 height: int, margin: float) -> tuple[np.ndarray, float]:
+    """Target and distance framing ``points`` without drawing them under ``box`` (-1..1
+    frame coordinates; an inset in a corner): the closest of the whole frame backed off
+    (``clear_of``) and the part of the frame beside or below the box, reached by moving
+    the target so the picture's centre sits off the box."""
+    tx, ty = half_tangents(lens, width, height)
+    tx, ty = tx / margin, ty / margin
+    x0, y0, x1, y1 = box
+    parts = [(-1.0, -1.0, 1.0, y0) if y1 >= 0 else (-1.0, y1, 1.0, 1.0),
+             (x1, -1.0, 1.0, 1.0) if x0 <= 0 else (-1.0, -1.0, x0, 1.0)]
+    target, distance = fit_tangents(points, azimuths, elevation, tx, ty)
+    best = (clear_of(box, points, target, distance, 0.0, azimuths, elevation, lens, width,
+                     height)[0], target)
+    right, up, _ = basis(offset_direction(azimuths[len(azimuths) // 2], elevation))
+    for a0, b0, a1, b1 in parts:
+        hx, hy = (a1 - a0) / 2, (b1 - b0) / 2
+        if hx < 0.3 or hy < 0.3:  # too thin a strip to hold a network
+            continue
+        t, d = fit_tangents(points, azimuths, elevation, tx * hx, ty * hy)
+        # the picture's centre moved to the middle of the part: the target goes the other way
+        t = t - (a0 + a1) / 2 * d * tx * right - (b0 + b1) / 2 * d * ty * up
+        d = clear_of(box, points, t, d, 0.0, azimuths, elevation, lens, width, height)[0]
+        if d < best[0]:
+            best = (d, t)
+    return best[1], best[0]
 
 
 @dataclass

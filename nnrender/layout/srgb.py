@@ -39,3 +39,10 @@ def to_srgb(lin: np.ndarray) -> np.ndarray:
     out = _SRGB[idx]
     out[..., 3:] = np.rint(lin[..., 3:].clip(0, 1) * 255).astype(np.uint8)
     return out
+
+
+def scaled_table(factor: float) -> np.ndarray:
+    """sRGB byte -> the sRGB byte of its linear light times ``factor`` (256 entries): what
+    a shader's multiply does to a texture, applied to a tile by indexing."""
+    lin = np.clip(_LINEAR * np.float32(factor), 0, 1) * np.float32(_SRGB_STEPS - 1)
+    return _SRGB[np.rint(lin).astype(np.uint16)]

@@ -11,7 +11,11 @@ The contract of a ``Capture`` subclass:
 - ``read_layers(model, path) -> ModelLayers``: called once from ``__init__`` (after the
   storage options are checked): the manifest entries, model inputs first (their
   ``output_shape`` without the batch axis, None for a free size), the input names and
-  dtypes, and the warnings found (a list the subclass may append to while running).
+  dtypes, and the warnings found (a list the subclass may append to while running). A
+  channels-first framework (PyTorch, ONNX) also gives ``input_shapes``, the inputs in the
+  model's own layout (the arrays are fitted to these; a missing channel axis of a grey
+  image goes after the batch axis where ``channels_first``), while its input entries'
+  ``output_shape``, like every entry's, is as drawn (channels-last, from the first run).
 - ``run(xs, epoch, source) -> list[np.ndarray]``: every entry's activations for the input
   arrays ``xs`` (one per model input, batch first), in inference mode, with the model's
   current weights; a failure is a ``ModelError`` naming ``source`` and ``epoch``.
@@ -71,9 +75,11 @@ def json_safe(value: Any) -> Any:
 
 
 def fit_inputs(inputs: Any, expected: list[int | None], dtype: str, source: str,
-               input_name: str) -> np.ndarray:
+               input_name: str, channels_first: bool = False) -> np.ndarray:
     """Match the input batch to the model input, adding a trailing channel axis of 1 (grey
-    images given as (N, H, W)) or a batch axis (one sample) when that is all that is missing."""
+    images given as (N, H, W)) or a batch axis (one sample) when that is all that is missing.
+    ``channels_first``: the model input is (C, ...) (PyTorch, ONNX), so a missing channel
+    axis goes right after the batch axis."""
     where = source or "inputs"
     try:
         x = np.asarray(inputs)
@@ -83,11 +89,15 @@ def fit_inputs(inputs: Any, expected: list[int | None], dtype: str, source: str,
         raise ModelError(where, f"inputs must be numeric, got dtype {x.dtype}")
     if x.ndim >= 1 and shape_fits(x.shape[1:], expected):
         pass
-    elif x.ndim >= 1 and shape_fits((*x.shape[1:], 1), expected):
+    elif channels_first and x.ndim >= 1 and shape_fits((1, *x.shape[1:]), expected):
+        x = x[:, np.newaxis]
+    elif not channels_first and x.ndim >= 1 and shape_fits((*x.shape[1:], 1), expected):
         x = x[..., np.newaxis]
     elif shape_fits(x.shape, expected):
         x = x[np.newaxis]
-    elif shape_fits((*x.shape, 1), expected):
+    elif channels_first and shape_fits((1, *x.shape), expected):
+        x = x[np.newaxis, np.newaxis]
+    elif not channels_first and shape_fits((*x.shape, 1), expected):
         x = x[np.newaxis, ..., np.newaxis]
     else:
         raise ModelError(
@@ -119,9 +129,11 @@ def _cast_input(x: np.ndarray, dtype: str, where: str, input_name: str) -> np.nd
 
 
 def model_inputs(inputs: Any, names: Sequence[str], shapes: Sequence[list[int | None]],
-                 dtypes: Sequence[str], where: str) -> list[np.ndarray]:
+                 dtypes: Sequence[str], where: str,
+                 channels_first: Sequence[bool] | None = None) -> list[np.ndarray]:
     """One array per model input: ``inputs`` is an array (one input), or a list/tuple in
-    the model's input order, or a dict keyed by input name."""
+    the model's input order, or a dict keyed by input name (``channels_first``: per input,
+    see ``fit_inputs``)."""
     n = len(names)
     if isinstance(inputs, dict):
         keys = {str(k): v for k, v in inputs.items()}
@@ -137,8 +149,10 @@ def model_inputs(inputs: Any, names: Sequence[str], shapes: Sequence[list[int | 
     else:
         raise ModelError(where, f"inputs: the model has {n} inputs ({', '.join(names)}); "
                          "give a list or dict with one array per input")
-    xs = [fit_inputs(value, list(shape), dtype, where, name)
-          for value, shape, dtype, name in zip(given, shapes, dtypes, names, strict=True)]
+    firsts = list(channels_first) if channels_first is not None else [False] * n
+    xs = [fit_inputs(value, list(shape), dtype, where, name, first)
+          for value, shape, dtype, name, first in zip(given, shapes, dtypes, names, firsts,
+                                                      strict=True)]
     counts = {int(x.shape[0]) for x in xs}
     if len(counts) != 1:
         raise ModelError(where, "inputs: the model inputs have different sample counts "
@@ -193,6 +207,10 @@ class ModelLayers:
     input_names: list[str]
     input_dtypes: list[str]
     warnings: list[str]
+    # the shapes the input arrays are fitted to, in the model's own layout (None: the
+    # input entries' output_shape); per input, whether it is channels-first (C, ...)
+    input_shapes: list[list[int | None]] | None = None
+    channels_first: list[bool] | None = None
 
 
 class Capture(ABC):
@@ -224,9 +242,10 @@ class Capture(ABC):
         self._warned = 0
         self.warn_late(stacklevel=5)  # the caller of the dump function or the recorder
         self.input_source = input_source
-        shapes = [info.output_shape for info in self.infos[: len(self.input_names)]]
+        shapes = found.input_shapes or [info.output_shape
+                                        for info in self.infos[: len(self.input_names)]]
         self.xs = model_inputs(inputs, self.input_names, shapes, found.input_dtypes,
-                               input_source or "inputs")
+                               input_source or "inputs", found.channels_first)
         self.count = int(self.xs[0].shape[0])
         if self.vocab is not None:
             self.vocab.check(self.xs)
@@ -333,11 +352,18 @@ class Capture(ABC):
         """The input batch as the dump stores it (``inputs``, ``input_1`` ...)."""
         return {("inputs" if i == 0 else f"input_{i}"): x for i, x in enumerate(self.xs)}
 
+    def input_shape(self, index: int) -> list[int]:
+        """Model input ``index``'s shape as drawn (its entry's ``output_shape`` once
+        captured: channels-last where the model is channels-first), no batch axis."""
+        if self.first_epoch is not None and index < len(self.infos):
+            return [int(d) for d in self.infos[index].output_shape]
+        return [int(d) for d in self.xs[index].shape[1:]]
+
     def inputs_info(self) -> dict[str, Any]:
-        """The manifest's ``inputs`` entry."""
+        """The manifest's ``inputs`` entry (``shape``: as drawn, see ``input_shape``)."""
         info: dict[str, Any] = {
             "count": self.count,
-            "shape": [int(d) for d in self.xs[0].shape[1:]],
+            "shape": self.input_shape(0),
             "source": self.input_source,
             "labels": self.labels,
             "dtypes": [x.dtype.name for x in self.xs],
@@ -346,7 +372,7 @@ class Capture(ABC):
             info["vocab"] = list(self.vocab.tokens)
         if len(self.xs) > 1:
             info["names"] = list(self.input_names)
-            info["shapes"] = [[int(d) for d in x.shape[1:]] for x in self.xs]
+            info["shapes"] = [self.input_shape(i) for i in range(len(self.xs))]
             info["arrays"] = list(self.input_arrays())
         return info
 

@@ -41,6 +41,7 @@ class Tag:
 
 
 FEATURES_LAST = Tag(0, None)
+MASK_TAIL = "recorded with them at each array's finite minimum and maximum"
 
 
 def spatial(rank: int) -> Tag:
@@ -239,3 +240,39 @@ def norm_weights(gamma: np.ndarray | None, beta: np.ndarray | None, mean: np.nda
     ones, zeros = np.ones(channels, np.float32), np.zeros(channels, np.float32)
     return [np.asarray(a) if a is not None else d
             for a, d in ((gamma, ones), (beta, zeros), (mean, zeros), (var, ones))]
+
+
+def drawn_shape(shape: Sequence[int], tag: Tag) -> list[int]:
+    """The shape ``drawn`` gives an array of ``shape``, without the batch axis."""
+    axes = list(range(len(shape)))
+    batch = tag.batch if tag.batch is not None else 0
+    if not axes:
+        return []
+    order = [batch] + [a for a in axes if a != batch]
+    if tag.channel is not None and tag.channel != batch and tag.channel in order[1:-1]:
+        order.remove(tag.channel)
+        order.append(tag.channel)
+    return [int(shape[a]) for a in order[1:]]
+
+
+def finite(arr: np.ndarray) -> tuple[np.ndarray, bool]:
+    """An op's output with infinities (the -inf of an attention mask) at the array's finite
+    extremes, and whether there were any; NaN stays (a diverged model is an error)."""
+    if arr.dtype.kind != "f" or np.all(np.isfinite(arr) | np.isnan(arr)):
+        return arr, False
+    ok = np.isfinite(arr)
+    lo, hi = (float(arr[ok].min()), float(arr[ok].max())) if ok.any() else (0.0, 0.0)
+    return np.nan_to_num(arr, nan=np.nan, posinf=hi, neginf=lo), True
+
+
+def note_masked(warnings: list[str], names: list[str]) -> None:
+    """One warning for every op whose outputs held infinities (attention masks)."""
+    if not names:
+        return
+    old = [w for w in warnings if w.endswith(MASK_TAIL)]
+    known = [n for w in old for n in w.split(": ", 1)[1].split("; ")[0].split(", ")]
+    names = list(dict.fromkeys(known + names))
+    for w in old:
+        warnings.remove(w)
+    warnings.append(f"{len(names)} op output(s) hold infinities (masked attention "
+                    f"logits?): {', '.join(names)}; {MASK_TAIL}")

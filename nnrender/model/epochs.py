@@ -29,7 +29,8 @@ GLOB_CHARS = frozenset("*?[")
 WEIGHTS_SUFFIX = ".weights.h5"  # what a folder of weights holds unless told otherwise
 # Suffixes stripped before looking for the epoch number ("epoch_08.weights.h5" -> 8, not 5).
 # A reader whose files end in digits (".pt2") must add its suffixes here.
-NAME_SUFFIXES = (".weights.h5", ".weights.hdf5", ".keras", ".hdf5", ".h5", ".index")
+NAME_SUFFIXES = (".weights.h5", ".weights.hdf5", ".keras", ".hdf5", ".h5", ".index",
+                 ".pt2", ".pth", ".pt", ".onnx", ".ckpt")
 # Labels that name the epoch in a file name, most specific first.
 _EPOCH_LABELS = (
     re.compile(r"(?<![a-z])epochs?[_\-.=]?(\d+)(?![\d.]*\d)", re.I),
@@ -219,3 +220,28 @@ def resolve_series(
         weights = items  # type: ignore[assignment]
     pairs = resolve_weights(weights, suffix)  # type: ignore[arg-type]
     return [EpochLoad(n, str(f), file_loader(f, n)) for n, f in pairs]
+
+
+def find_model_files(source: str, suffixes: Sequence[str]) -> list[Path]:
+    """The files a model argument names: a file, a folder's files ending in ``suffixes``
+    (one kind: refuses a folder mixing them) or a glob's files, sorted by name."""
+    text = os.path.expanduser(source)
+    path = Path(text)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file()
+                       and p.name.lower().endswith(tuple(suffixes)))
+        if not files:
+            raise ModelError(path, f"no model files in this folder ({', '.join(suffixes)})")
+        kinds = {next(s for s in suffixes if p.name.lower().endswith(s)) for p in files}
+        if len(kinds) > 1:
+            raise ModelError(path, f"the folder holds files of different kinds "
+                                   f"({', '.join(sorted(kinds))}); give a glob for one kind")
+        return files
+    if path.is_file():
+        return [path]
+    if has_glob(text):
+        files = [p for p in expand_glob(text) if p.is_file()]
+        if not files:
+            raise ModelError(text, "no files match this pattern")
+        return files
+    raise ModelError(text, "no such file or folder")

@@ -95,6 +95,57 @@ def load_model_inputs(
             for spec, shape in zip(specs, input_shapes, strict=True)]
 
 
+def load_layout_inputs(
+    specs: Sequence[str | Path],
+    input_shapes: Sequence[Sequence[int | None]],
+    channels_first: Sequence[bool],
+    *,
+    scale: str = "0-1",
+    resize: str = "stretch",
+) -> np.ndarray | list[np.ndarray]:
+    """``load_model_inputs`` for a model in its own layout (PyTorch, ONNX): ``input_shapes``
+    are the model's (no batch axis), and an input that is ``channels_first`` (C, H, W) gets
+    images and digits loaded as (H, W, C) and moved to (C, H, W). ``.npy`` arrays are taken
+    in the model's layout (a grey (N, H, W) array gets its channel axis after the batch)."""
+    if len(input_shapes) != 1 and len(specs) != len(input_shapes):
+        raise ModelError("--input", f"the model has {len(input_shapes)} inputs: give one "
+                                    "--input per input, in order")
+    groups = [list(specs)] if len(input_shapes) == 1 else [[spec] for spec in specs]
+    out = []
+    for group, shape, first in zip(groups, input_shapes, channels_first, strict=True):
+        shape = [None if d is None else int(d) for d in shape]
+        drawn = shape[1:] + shape[:1] if first and len(shape) >= 2 else shape
+        parts = []
+        for spec in group:
+            if Path(str(spec)).suffix.lower() == ".npy" and not str(spec).startswith(
+                    DIGITS_PREFIX):
+                parts.append(_npy_layout(Path(str(spec)), shape, first))
+            else:
+                x = load_inputs([spec], drawn, scale=scale, resize=resize)
+                parts.append(np.ascontiguousarray(np.moveaxis(x, -1, 1))
+                             if first and x.ndim >= 3 else x)
+        if len({p.shape[1:] for p in parts}) > 1:
+            raise ModelError(str(group[-1]), f"shape {list(parts[-1].shape[1:])} differs from "
+                             f"{group[0]}'s {list(parts[0].shape[1:])}")
+        if not all(p.dtype.kind in "biu" for p in parts):
+            parts = [p.astype(np.float32, copy=False) for p in parts]
+        out.append(np.concatenate(parts) if len(parts) > 1 else parts[0])
+    return out[0] if len(out) == 1 else out
+
+
+def _npy_layout(path: Path, shape: list[int | None], channels_first: bool) -> np.ndarray:
+    if not channels_first:
+        return _npy(path, shape)
+    try:
+        return _npy(path, shape)
+    except ModelError:
+        x = np.load(path, allow_pickle=False)
+        if shape and shape[0] in (1, None) and x.ndim >= 1 \
+                and shape_fits((1, *x.shape[1:]), shape):
+            return x[:, np.newaxis]
+        raise
+
+
 def show_shape(shape: Sequence[int | None]) -> str:
     """A model input shape as users read it: ``(28, 28, 1)``, ``?`` for a free size."""
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"

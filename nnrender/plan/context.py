@@ -15,7 +15,8 @@ from nnrender.errors import ConfigError
 from nnrender.layout.network import LayerStyle
 from nnrender.layout.repeats import CollapsedDump, find_repeats, without_duplicates
 from nnrender.model.ir import DumpLike, LayerInfo
-from nnrender.timeline.epochs import EpochTimeline, change_keys
+from nnrender.timeline.epochs import EpochTimeline, Frames, change_keys
+from nnrender.timeline.story import Story, build_story
 
 Color = tuple[float, float, float]
 DARK_TEXT: Color = (0.04, 0.045, 0.055)
@@ -39,7 +40,8 @@ class PlanContext:
     config: SceneConfig
     source: str | Path
     epoch_ids: list[int]  # indices into the dump's recorded epochs, in order
-    timeline: EpochTimeline
+    timeline: EpochTimeline  # how the epochs are paced
+    story: Story  # the video's frames, the (epoch, input) states it shows, its shots
     choices: list[LayerChoice]  # one per drawn layer
     label_color: Color
     # repeated blocks folded (layout.collapse): each drawn block's layer names and count
@@ -66,7 +68,7 @@ def label_colour(config: SceneConfig) -> Color:
 
 
 def resolve_choices(layout: LayoutConfig, layers: list[LayerInfo], default_cmap: str,
-                    timeline: EpochTimeline, source: str | Path) -> list[LayerChoice]:
+                    timeline: Frames, source: str | Path) -> list[LayerChoice]:
     """Scene ``layout.layers`` entries (names or glob patterns, later ones win) per layer.
     A pattern that matches no layer is an error: it is almost always a typo."""
     out = []
@@ -108,7 +110,8 @@ def plan_context(dump: DumpLike, config: SceneConfig, source: str | Path) -> Pla
     t = config.timeline
     timeline = EpochTimeline.from_seconds(len(epoch_ids), config.render.fps, t.hold, t.blend,
                                           t.end_hold)
-    choices = resolve_choices(config.layout, manifest.layers, config.look.colormap, timeline,
+    story = build_story(config, timeline, [recorded[e] for e in epoch_ids], count, source)
+    choices = resolve_choices(config.layout, manifest.layers, config.look.colormap, story,
                               source)
     view = without_duplicates(dump)
     keep = getattr(view, "keep", list(range(len(manifest.layers))))
@@ -118,8 +121,8 @@ def plan_context(dump: DumpLike, config: SceneConfig, source: str | Path) -> Pla
     folded, badges = fold_repeats(view, allowed)
     if folded is not view:
         keep = [keep[i] for i in folded.keep]
-    return PlanContext(folded, config, source, epoch_ids, timeline, [choices[i] for i in keep],
-                       label_colour(config), badges)
+    return PlanContext(folded, config, source, epoch_ids, timeline, story,
+                       [choices[i] for i in keep], label_colour(config), badges)
 
 
 def fold_repeats(dump: DumpLike, allowed: list[bool]

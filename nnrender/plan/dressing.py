@@ -12,16 +12,20 @@ from nnrender import colormaps
 from nnrender.config.schema import LookConfig
 from nnrender.edges.groups import FieldPlan
 from nnrender.layout.camera import SENSOR
+from nnrender.layout.labels import text_extent
 from nnrender.plan.context import PlanContext
 from nnrender.plan.framing import Framing, orbit
+from nnrender.plan.inset import inset
 from nnrender.plan.paint import symmetric
 from nnrender.plan.types import (
     Bloom,
     CameraPlan,
+    CameraTrack,
     Caption,
     Legend,
     Light,
     Overlay,
+    Plate,
     ScreenText,
 )
 
@@ -36,6 +40,7 @@ LEGEND_LENGTH = 0.5  # the bar, a share of the half width
 EDGE = (0.94, 0.92)  # overlays keep this share of the half width/height from the centre
 GLARE_THRESHOLD = 0.3  # linear brightness where bloom starts: the brighter map colours
 GLARE_SIZE = 0.6
+CARD_FADE = 0.3  # seconds a title card or lower third takes to fade in, and out
 OVERLAY_SAMPLES = 16  # at most, for the overlay scene (its text edges)
 EDGE_MIN_EMISSION = 1.0  # edges: flat colour at least this bright (exact on white paper)
 FIELD_LINE_SHARE = 0.03  # the receptive field's outline radius, of its typical side...
@@ -54,6 +59,19 @@ def camera(ctx: PlanContext, framing: Framing) -> CameraPlan:
                       az1, cam.lens, "orthographic" if framing.ortho else "perspective",
                       framing.ortho, fstop, SENSOR, max(CLIP_START, distance * CLIP_START),
                       distance * CLIP_END)
+
+
+def follow(cam: CameraPlan, track: CameraTrack) -> CameraPlan:
+    """The camera of a story: its first frame's placement, the clipping (and, through the
+    overlay, the pinned overlays' depth) set for the nearest and farthest it comes."""
+    target, az, el, dist, ortho = track.at(int(track.frames[0]))
+    near, far = float(track.distance.min()), float(track.distance.max())
+    return dataclasses.replace(
+        cam, target=tuple(float(v) for v in target), distance=dist, elevation=el,
+        azimuth_start=az, azimuth_end=float(track.azimuth[-1]),
+        ortho_scale=ortho if cam.orthographic else 0.0,
+        clip_start=max(CLIP_START * near / 10, min(CLIP_START, near * CLIP_START)),
+        clip_end=far * CLIP_END, track=track)
 
 
 def lights(lo: np.ndarray, hi: np.ndarray, kind: str) -> list[Light]:
@@ -84,25 +102,41 @@ def lights(lo: np.ndarray, hi: np.ndarray, kind: str) -> list[Light]:
     ]
 
 
+def _epoch_text(ctx: PlanContext, slot: int) -> str:
+    ep = ctx.dump.manifest.epochs[ctx.epoch_ids[slot]]
+    text = f"epoch {ep.epoch}"
+    acc = ep.metrics.get("val_accuracy", ep.metrics.get("accuracy"))
+    if acc is not None:
+        text += f"   accuracy {acc:.1%}"
+    return text
+
+
 def captions(ctx: PlanContext) -> list[Caption]:
     """One caption per shown epoch ("epoch 3   accuracy 91.2%"), changing half-way through
-    the blend into the next epoch."""
-    if not ctx.config.labels.epoch_caption:
-        return []
-    timeline, epochs = ctx.timeline, ctx.dump.manifest.epochs
+    the blend into the next epoch; and each shot's title card and lower-third caption."""
     out = []
-    for slot, e in enumerate(ctx.epoch_ids):
-        ep = epochs[e]
-        last = slot + 1 == len(ctx.epoch_ids)
-        start = timeline.frame_of_epoch(slot)
-        end = timeline.last_frame if last else timeline.frame_of_epoch(slot + 1) - 1
-        start = max(timeline.first_frame, start - timeline.blend_frames // 2)
-        end = end if last else end - timeline.blend_frames // 2
-        text = f"epoch {ep.epoch}"
-        acc = ep.metrics.get("val_accuracy", ep.metrics.get("accuracy"))
-        if acc is not None:
-            text += f"   accuracy {acc:.1%}"
-        out.append(Caption(text, start, end))
+    story = ctx.story
+    if ctx.config.labels.epoch_caption and story.interpolation == "BEZIER":
+        timeline = ctx.timeline  # the epochs one after another
+        for slot in range(len(ctx.epoch_ids)):
+            last = slot + 1 == len(ctx.epoch_ids)
+            start = timeline.frame_of_epoch(slot)
+            end = timeline.last_frame if last else timeline.frame_of_epoch(slot + 1) - 1
+            start = max(timeline.first_frame, start - timeline.blend_frames // 2)
+            end = end if last else end - timeline.blend_frames // 2
+            out.append(Caption(_epoch_text(ctx, slot), start, end))
+    elif ctx.config.labels.epoch_caption:  # a story: the epoch of the nearest state
+        frames = np.arange(story.first_frame, story.last_frame + 1)
+        nearest = np.clip(np.rint(story.value(frames)), 0, len(story.states) - 1).astype(int)
+        texts = [_epoch_text(ctx, story.states[k][0]) for k in nearest]
+        start = 0
+        for i in range(1, len(frames) + 1):
+            if i == len(frames) or texts[i] != texts[start]:
+                out.append(Caption(texts[start], int(frames[start]), int(frames[i - 1])))
+                start = i
+    fade = round(CARD_FADE * ctx.config.render.fps)
+    out += [Caption(text, a, b, kind, min(fade, (b - a + 1) // 3))
+            for kind, text, a, b in story.texts]
     return out
 
 
@@ -126,15 +160,15 @@ def overlay(ctx: PlanContext, cam: CameraPlan, caps: list[Caption],
     """The screen rectangle at the overlay depth; captions in the lower left; the colour
     bar (placed on ``bar``) in the lower right, tick labels under it and its title above."""
     width, height = ctx.size
-    depth = OVERLAY_DEPTH * cam.distance  # 5x the near clip
+    near = cam.distance if cam.track is None else float(cam.track.distance.min())
+    depth = OVERLAY_DEPTH * near  # in front of anything the camera comes close to
     half_big = cam.ortho_scale / 2 if cam.orthographic else cam.sensor / 2 / cam.lens * depth
     if width >= height:
         half_w, half_h = half_big, half_big * height / width
     else:
         half_w, half_h = half_big * width / height, half_big
     left, bottom = -half_w * EDGE[0], -half_h * EDGE[1]
-    texts = [ScreenText(c.text, left, bottom, CAPTION_SIZE * half_h, "left", "bottom")
-             for c in caps]
+    texts = [_caption_text(c, left, bottom, half_h) for c in caps]
     if bar is not None:
         size = LEGEND_TEXT * half_h
         thick = LEGEND_THICK * half_h
@@ -150,8 +184,67 @@ def overlay(ctx: PlanContext, cam: CameraPlan, caps: list[Caption],
         if bar.title:
             bar.texts.append(ScreenText(bar.title, (x0 + right) / 2, y0 + thick + 0.4 * size,
                                         1.1 * size, "center", "bottom"))
-    separate = cam.fstop is not None and bool(caps or bar is not None)
-    return Overlay(depth, half_w, half_h, texts, separate, OVERLAY_SAMPLES)
+    plot = inset(ctx, half_w, half_h)
+    separate = cam.fstop is not None and bool(caps or bar is not None or plot is not None)
+    scale = root_scale(cam, depth)
+    plates = []
+    story = ctx.story
+    if plot is not None:
+        plates.append(Plate(plot.box, story.first_frame, story.last_frame))
+    for cap, spot in zip(caps, texts, strict=True):
+        if cap.kind in ("title", "lower"):  # backdrops: they read over the network
+            w, h = text_extent(spot.text, spot.size)
+            pad = 0.6 * spot.size
+            x0 = spot.x - {"left": 0.0, "center": w / 2, "right": w}[spot.align_x]
+            plates.append(Plate((x0 - pad, spot.y - pad, x0 + w + pad, spot.y + h + pad),
+                                cap.frame_start, cap.frame_end, fade=cap.fade))
+    return Overlay(depth, half_w, half_h, texts, separate, OVERLAY_SAMPLES, plot, plates,
+                   scale)
+
+
+TITLE_SIZE = 0.15  # a title card's text, a share of the half height
+LOWER_SIZE = 0.095  # a lower-third caption's
+
+
+def _caption_text(cap: Caption, left: float, bottom: float, half_h: float) -> ScreenText:
+    """Where a caption goes: epoch captions in the lower left, lower thirds above them,
+    titles in the middle of the upper half."""
+    if cap.kind == "title":
+        return ScreenText(cap.text, 0.0, 0.18 * half_h, TITLE_SIZE * half_h, "center",
+                          "bottom")
+    if cap.kind == "lower":
+        return ScreenText(cap.text, left, bottom + 2.0 * CAPTION_SIZE * half_h,
+                          LOWER_SIZE * half_h, "left", "bottom")
+    return ScreenText(cap.text, left, bottom, CAPTION_SIZE * half_h, "left", "bottom")
+
+
+def clip_starts(cam: CameraPlan) -> np.ndarray | None:
+    """The near clip per frame of a story's camera (None: fixed)."""
+    track = cam.track
+    if track is None or track.clip_share is None:
+        return None
+    return np.maximum(cam.clip_start, track.clip_share * track.distance)
+
+
+def root_scale(cam: CameraPlan, depth: float) -> np.ndarray | None:
+    """Per frame (x/y, depth) scale of the pinned things about the camera: an orthographic
+    zoom scales them with it; a near clip beyond their depth pushes them out past it (in
+    perspective that leaves their size on screen as it is)."""
+    track = cam.track
+    if track is None:
+        return None
+    xy = np.ones(track.count)
+    if cam.orthographic and cam.ortho_scale > 0:
+        xy = track.ortho_scale / cam.ortho_scale
+    z = np.ones(track.count)
+    clip = clip_starts(cam)
+    if clip is not None:
+        z = np.maximum(1.0, 1.08 * clip / depth)
+        if not cam.orthographic:
+            xy = z
+    if np.allclose(xy, 1.0) and np.allclose(z, 1.0):
+        return None
+    return np.stack([xy, z], axis=1)
 
 
 def bloom(look: LookConfig) -> Bloom | None:

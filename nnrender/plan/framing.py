@@ -8,8 +8,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from nnrender.config.schema import SceneConfig
-from nnrender.layout.camera import View, frame_points, frame_points_ortho, half_tangents
+from nnrender.layout.camera import (
+    View,
+    clear_of,
+    fit_clear_of,
+    frame_points,
+    frame_points_ortho,
+    half_tangents,
+)
 from nnrender.layout.network import LayerBlock
+from nnrender.plan.inset import keep_clear
 
 FRAME_SAMPLE = 200_000  # points framed at most (a seeded sample, plus the bounding corners)
 ORBIT_STEPS = 5  # azimuths checked along the orbit
@@ -67,12 +75,30 @@ def frame(points: np.ndarray, config: SceneConfig) -> Framing:
         rng = np.random.default_rng(config.seed)
         points = points[rng.choice(len(points), FRAME_SAMPLE, replace=False)]
         points = np.concatenate([points, lo[None], hi[None]])
+    target, distance, scale = fit(points, orbit(config)[2], config.camera.elevation, config,
+                                  config.camera.projection == "orthographic")
+    w, h = config.render.resolution
+    return Framing(target, distance, scale, config.camera.lens, w, h)
+
+
+def fit(points: np.ndarray, azimuths: list[float], elevation: float, config: SceneConfig,
+        orthographic: bool) -> tuple[np.ndarray, float, float]:
+    """(target, distance, ortho scale; 0 in perspective) keeping ``points`` in view at each
+    azimuth, and out from under the metrics inset."""
     cam = config.camera
     w, h = config.render.resolution
-    azimuths = orbit(config)[2]
-    if cam.projection == "orthographic":
-        target, scale = frame_points_ortho(points, azimuths, cam.elevation, w, h, cam.margin)
+    box = keep_clear(config.metrics, w, h)
+    if orthographic:
+        target, scale = frame_points_ortho(points, azimuths, elevation, w, h, cam.margin)
         radius = float(np.linalg.norm(points - target, axis=1).max())
-        return Framing(target, 2.0 * radius + 1.0, float(scale), cam.lens, w, h)
-    target, distance = frame_points(points, azimuths, cam.elevation, cam.lens, w, h, cam.margin)
-    return Framing(target, float(distance), 0.0, cam.lens, w, h)
+        if box is not None:
+            _, scale = clear_of(box, points, target, 0.0, float(scale), azimuths, elevation,
+                                cam.lens, w, h)
+        return target, 2.0 * radius + 1.0, float(scale)
+    if box is not None:
+        target, distance = fit_clear_of(box, points, azimuths, elevation, cam.lens, w, h,
+                                        cam.margin)
+    else:
+        target, distance = frame_points(points, azimuths, elevation, cam.lens, w, h,
+                                        cam.margin)
+    return target, float(distance), 0.0

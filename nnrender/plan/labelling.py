@@ -29,7 +29,8 @@ def label_text(block: LayerBlock, layer: LayerInfo, fields: list[str]) -> str:
             lines.append(block.type)
         elif f == "shape":
             shape = "×".join(str(d) for d in block.shape)
-            if block.role in ("maps", "vector", "tokens", "volume") and block.shown < block.total:
+            if (block.role in ("maps", "vector", "tokens", "volume")
+                    and 0 < block.shown < block.total):  # a folded layer shows no "0 of N"
                 shape += f" ({block.shown} of {block.total})"
             lines.append(shape)
         elif f == "params" and layer.params:
@@ -90,6 +91,7 @@ class _Targets:
     priority: list[float]
     names: list[str]
     kinds: list[str]
+    members: list[list[str]]
 
 
 def _layer_targets(ctx: PlanContext, blocks: list[LayerBlock]) -> _Targets:
@@ -103,7 +105,8 @@ def _layer_targets(ctx: PlanContext, blocks: list[LayerBlock]) -> _Targets:
         forced.append(on and (choice.label is True or not config.labels.auto_hide
                               or block.role == "other"))
     return _Targets(list(blocks), texts, forced, label_priority(ctx.layers, blocks),
-                    [b.name for b in blocks], ["layer"] * len(blocks))
+                    [b.name for b in blocks], ["layer"] * len(blocks),
+                    [[b.name] for b in blocks])
 
 
 def _group_targets(ctx: PlanContext, blocks: list[LayerBlock], layer_level: _Targets,
@@ -113,7 +116,7 @@ def _group_targets(ctx: PlanContext, blocks: list[LayerBlock], layer_level: _Tar
     found = choose_groups(ctx.layers, budget)
     if found is None:
         return None
-    out = _Targets([], [], [], [], [], [])
+    out = _Targets([], [], [], [], [], [], [])
     shape = "shape" in ctx.config.labels.fields
     for g in found:
         own = [i for i in g.members if blocks[i].role == "other"]
@@ -125,6 +128,7 @@ def _group_targets(ctx: PlanContext, blocks: list[LayerBlock], layer_level: _Tar
             out.priority.append(layer_level.priority[i] + 1.0)
             out.names.append(blocks[i].name)
             out.kinds.append("layer")
+            out.members.append([blocks[i].name])
         if not rest:
             continue
         if len(rest) == 1 and len(g.members) == 1:
@@ -138,6 +142,7 @@ def _group_targets(ctx: PlanContext, blocks: list[LayerBlock], layer_level: _Tar
         out.priority.append(max(layer_level.priority[i] for i in rest) + 0.1 * len(rest))
         out.names.append(blocks[rest[0]].name)
         out.kinds.append("group" if len(g.members) > 1 else "layer")
+        out.members.append([blocks[i].name for i in rest])
     return out
 
 
@@ -151,9 +156,11 @@ def _place(ctx: PlanContext, targets: _Targets, size: float, framing: Framing
 
 
 def label(ctx: PlanContext, blocks: list[LayerBlock], framing: Framing,
-          keep_in_view: list[np.ndarray]) -> tuple[list[Label], Framing, list[str]]:
+          keep_in_view: list[np.ndarray], hidden: list[str] | None = None
+          ) -> tuple[list[Label], Framing, list[str]]:
     """Labels placed for the camera that frames them, that camera (framing ``keep_in_view``
-    and the labels), and a note when some are hidden."""
+    and the labels), and a note when some are hidden; ``hidden`` (when given) gets the
+    layers whose labels were hidden for room."""
     config = ctx.config
     size = label_size(ctx, blocks, framing)
     targets = _layer_targets(ctx, blocks)
@@ -173,17 +180,21 @@ def label(ctx: PlanContext, blocks: list[LayerBlock], framing: Framing,
     # with the labels moves it, and with it which labels overlap or hide behind a layer)
     for _ in range(2):
         spots = _place(ctx, targets, size, framing)
-        labels = [Label(text, tuple(float(v) for v in pos), size, name, kind=kind)
-                  for text, pos, name, kind in zip(targets.texts, spots, targets.names,
-                                                   targets.kinds, strict=True)
+        labels = [Label(text, tuple(float(v) for v in pos), size, name, kind=kind,
+                        priority=float(rank), forced=bool(force), members=list(members))
+                  for text, pos, name, kind, rank, force, members in zip(
+                      targets.texts, spots, targets.names, targets.kinds, targets.priority,
+                      targets.forced, targets.members, strict=True)
                   if text is not None and pos is not None]
         boxes = [*keep_in_view, *extra_boxes, *(_box(lab) for lab in labels)]
         framing = frame(np.concatenate(boxes), config)
     notes = []
-    hidden = sum(1 for t, p in zip(targets.texts, spots, strict=True)
-                 if t is not None and p is None)
-    if hidden:
-        notes.append(f"{hidden} of {sum(t is not None for t in targets.texts)} "
+    lost = [members for t, p, members in zip(targets.texts, spots, targets.members,
+                                              strict=True) if t is not None and p is None]
+    if hidden is not None:
+        hidden.extend(name for members in lost for name in members)
+    if lost:
+        notes.append(f"{len(lost)} of {sum(t is not None for t in targets.texts)} "
                      f"{'group' if targets.kinds.count('group') else 'layer'} labels hidden "
                      "where they would overlap (labels.auto_hide: false shows them all)")
     return labels + extra, framing, notes

@@ -151,9 +151,10 @@ def paint(ctx: PlanContext, blocks: list[LayerBlock]) -> tuple[list[LayerPlan], 
     tiles for every shown epoch in the atlas; each layer's arrays are read once, for its
     range and its tiles."""
     jobs = painted_blocks(ctx, blocks)
+    states = ctx.story.states  # one atlas block per (shown epoch slot, input) state
     try:
         layout = atlas_mod.plan_atlas([(j.block.count, *j.block.tile_hw) for j in jobs],
-                                      len(ctx.epoch_ids), ctx.config.look.max_tile)
+                                      len(states), ctx.config.look.max_tile)
     except ValueError as exc:
         raise DumpError(ctx.dump.path, str(exc)) from None
     atlas = AtlasPlan.empty(layout)
@@ -165,8 +166,8 @@ def paint(ctx: PlanContext, blocks: list[LayerBlock]) -> tuple[list[LayerPlan], 
         sources = block.sources
         norm, mean_norm = _norms(ctx, ctx.config.seed + i, block, acts, choice.colormap)
         factor = layout.factor[i]
-        for slot, layer_act in enumerate(acts):
-            act = layer_act[ctx.config.sample].astype(np.float32)  # float16 dumps: sum safely
+        for slot, (epoch, sample) in enumerate(states):
+            act = acts[epoch][sample].astype(np.float32)  # float16 dumps: sum safely
             stored = stored_cells(act, block)
             values = atlas_mod.downsample(cell_values(stored, sources), factor)
             rgba = colours(values, norm, choice.colormap, (PAD_GREY,) * 3)
@@ -188,5 +189,8 @@ def paint(ctx: PlanContext, blocks: list[LayerBlock]) -> tuple[list[LayerPlan], 
             stage_centers=block.stage_centers if animated else None,
             stage_sizes=block.stage_sizes if animated else None,
             stage_keys=choice.stage_keys if animated else [],
-            stages=list(choice.style.arrange) if own else []))
+            stages=list(choice.style.arrange) if own else [],
+            depth=float(blocks[job.layer].column),
+            inbound=list(ctx.layers[job.layer].inbound) if own else [ctx.layers[job.layer].name],
+            shown=block.shown, total=block.total))
     return layers, atlas

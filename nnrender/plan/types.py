@@ -21,6 +21,7 @@ from nnrender.layout.atlas import AtlasPlan
 from nnrender.layout.camera import View
 from nnrender.output.encode import temp_path
 from nnrender.timeline.epochs import EpochTimeline, keyed
+from nnrender.timeline.story import Story
 
 PLAN_VERSION = 3
 FORMAT = "nnrender-plan"
@@ -71,6 +72,11 @@ class LayerPlan:
     stage_sizes: np.ndarray | None = None
     stage_keys: list[tuple[float, float]] = field(default_factory=list)
     stages: list[str] = field(default_factory=list)
+    depth: float = 0.0  # graph depth (a forward-pass wave reaches the layer there)
+    inbound: list[str] = field(default_factory=list)  # the layers it reads (the graph)
+    # cells drawn one by one out of the layer's maps, neurons, tokens (0 of N: folded)
+    shown: int = 0
+    total: int = 0
 
     @property
     def stage_count(self) -> int:
@@ -106,15 +112,22 @@ class Label:
     align_x: str = "center"  # left | center | right (along the reading direction)
     align_y: str = "bottom"  # top | bottom
     vertical: bool = False
+    priority: float = 0.0  # higher first when labels compete for room (layout.labels)
+    forced: bool = False  # never hidden for room
+    members: list[str] = field(default_factory=list)  # the layers a group label names
 
 
 @dataclass
 class Caption:
-    """On-screen text shown from ``frame_start`` to ``frame_end`` (inclusive)."""
+    """On-screen text shown from ``frame_start`` to ``frame_end`` (inclusive): the epoch
+    caption, a shot's title card or its lower-third caption; ``fade``: frames it takes to
+    fade in at the start and out at the end (0: it cuts)."""
 
     text: str
     frame_start: int
     frame_end: int
+    kind: str = "epoch"  # epoch | title | lower
+    fade: int = 0
 
 
 @dataclass
@@ -144,6 +157,40 @@ class Legend:
 
 
 @dataclass
+class Inset:
+    """The metrics inset, in the overlay's screen units: its box, one polyline per metric
+    (its value per shown epoch), the metric names and epoch range, and each curve's marker
+    per frame."""
+
+    JSON_EXTRA = ("count",)
+
+    box: tuple[float, float, float, float]  # left, bottom, right, top
+    lines: list[np.ndarray]  # per metric (epochs, 2)
+    colors: list[tuple[float, float, float]]
+    texts: list[ScreenText]
+    frames: np.ndarray = field(metadata={"json": False})  # (F,)
+    markers: np.ndarray = field(metadata={"json": False})  # (F, metrics, 2)
+    line_width: float = 0.01
+    marker_size: float = 0.03
+
+    @property
+    def count(self) -> int:
+        return len(self.lines)
+
+
+@dataclass
+class Plate:
+    """A translucent backdrop in the background colour behind pinned text or the inset,
+    from ``frame_start`` to ``frame_end``, so it reads over the network."""
+
+    box: tuple[float, float, float, float]  # left, bottom, right, top (overlay units)
+    frame_start: int
+    frame_end: int
+    opacity: float = 0.72
+    fade: int = 0  # frames of fade in and out, as its caption's
+
+
+@dataclass
 class Overlay:
     """Where screen-pinned things go: the visible rectangle ``half_w`` x ``half_h`` at
     ``depth`` in front of the camera, and the epoch captions' text (one per caption)."""
@@ -156,6 +203,11 @@ class Overlay:
     # it and composited on top, with at most ``samples`` samples (text edges only)
     separate: bool = False
     samples: int = 16
+    inset: Inset | None = None  # the metrics inset
+    plates: list[Plate] = field(default_factory=list)
+    # per frame the pinned things' scale about the camera, (x, y) and depth: they keep
+    # their place on screen while the camera zooms (orthographic) or clips close (a push)
+    root_scale: np.ndarray | None = field(default=None, metadata={"json": False})  # (F, 2)
 
 
 @dataclass
@@ -166,6 +218,33 @@ class Light:
     energy: float
     size: float  # area: side; point/spot: diameter; sun: angular diameter (radians)
     color: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+
+@dataclass
+class CameraTrack:
+    """The camera frame by frame, for a story of shots: arrays over ``frames``."""
+
+    JSON_EXTRA = ("count",)
+
+    frames: np.ndarray = field(metadata={"json": False})  # (F,) frame numbers
+    target: np.ndarray = field(metadata={"json": False})  # (F, 3)
+    azimuth: np.ndarray = field(metadata={"json": False})  # (F,) degrees
+    elevation: np.ndarray = field(metadata={"json": False})  # (F,) degrees
+    distance: np.ndarray = field(metadata={"json": False})  # (F,)
+    ortho_scale: np.ndarray = field(metadata={"json": False})  # (F,); 0 in perspective
+    # near clip as a share of the distance: a push-in cuts away the layers in front of
+    # the map it closes in on
+    clip_share: np.ndarray | None = field(default=None, metadata={"json": False})  # (F,)
+
+    @property
+    def count(self) -> int:
+        return int(len(self.frames))
+
+    def at(self, frame: float) -> tuple[np.ndarray, float, float, float, float]:
+        """(target, azimuth, elevation, distance, ortho_scale) at a frame."""
+        i = int(np.clip(round(frame) - self.frames[0], 0, len(self.frames) - 1))
+        return (self.target[i], float(self.azimuth[i]), float(self.elevation[i]),
+                float(self.distance[i]), float(self.ortho_scale[i]))
 
 
 @dataclass
@@ -182,6 +261,7 @@ class CameraPlan:
     sensor: float = 36.0  # mm, fitted to the larger image side
     clip_start: float = 0.01
     clip_end: float = 1000.0
+    track: CameraTrack | None = None  # shots: the camera per frame (None: one orbit)
 
     @property
     def orthographic(self) -> bool:
@@ -212,6 +292,7 @@ class ScenePlan:
     atlas: AtlasPlan
     epochs: list[int]
     timeline: EpochTimeline
+    story: Story  # frames, the (epoch, input) states shown and their keys, shots, waves
     render: RenderConfig
     look: LookConfig  # label_color resolved
     seed: int
@@ -224,6 +305,10 @@ class ScenePlan:
     frustum: FieldPlan | None = None  # a receptive field, when the scene asks for one
     bundle: float = 0.0  # strength at the first frame (0 straight .. 1 bundled)
     bundle_keys: list[tuple[float, float]] = field(default_factory=list)  # (frame, strength)
+    # per layer, what ``warnings`` says in prose (``nnrender inspect`` reads these): why a
+    # layer's edges are left out, and the layers whose labels are hidden for room
+    edges_omitted: dict[str, str] = field(default_factory=dict)
+    labels_hidden: list[str] = field(default_factory=list)
 
     @property
     def cell_count(self) -> int:

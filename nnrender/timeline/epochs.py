@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -101,7 +102,15 @@ def keyed(keys: list[tuple[float, float]], frame: float | np.ndarray) -> np.ndar
     return values[i] + (values[j] - values[i]) * smoothstep(t)
 
 
-def change_keys(timeline: EpochTimeline, start: float,
+class Frames(Protocol):
+    """A video's frame range and rate: an ``EpochTimeline`` or a ``story.Story``."""
+
+    fps: int
+    first_frame: int
+    last_frame: int
+
+
+def change_keys(timeline: Frames, start: float,
                 changes: list[tuple[str, float, float, float]], source: str | Path
                 ) -> list[tuple[float, float]]:
     """(frame, value) keys for animated changes, each ``(where, at, over, value)``: at

@@ -1,9 +1,8 @@
 """`nnrender demo` end to end, reduced: the digits CNN trained for 2 epochs (TensorFlow, in
-the demo's own subprocess), rendered at the draft preset (320x180) in the parent.
+the demo's own subprocess), rendered at the draft preset (320x180, 2 samples) in the parent.
 
-The README's demo is 8 epochs at 640x360 (7.5 s, 180 frames); this one has 3 recorded
-epochs (0, 1, 2): 0.3 s + 2 x (0.45 + 0.3) s + 1.2 s = 3 s, 72 frames at 24 fps. About 20 s
-on 2 cores (training 6 s, 0.2 s a frame).
+The demo is a storyboard of five shots (scenes/demo.yaml): 1.4 + 1.8 + 3.6 + 1.8 + 2.4 s =
+11 s, 264 frames at 24 fps whatever the epoch count. About a minute on 2 cores (training 6 s).
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ pytestmark = [
                        reason="the demo trains with TensorFlow on scikit-learn's digits"),
 ]
 
-FRAMES = 72  # 3 s at 24 fps
+FRAMES = 34 + 43 + 86 + 43 + 58  # the demo's shots at 24 fps
 
 
 def _frames(video: Path) -> np.ndarray:
@@ -43,14 +42,15 @@ def test_demo_trains_dumps_and_renders(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     start = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "nnrender", "demo", "-o", str(out), "-q",
-                           "draft", "--epochs", "2", "--no-progress"], capture_output=True,
+                           "draft", "--epochs", "2", "--set", "render.samples=2",
+                           "--no-progress"], capture_output=True,
                           text=True, timeout=600, cwd=tmp_path)
     took = time.monotonic() - start
     assert proc.returncode == 0, proc.stderr[-3000:]
-    video, still = out / "digits_cnn.mp4", out / "digits_cnn.png"
+    video, gif, still = (out / f"digits_cnn.{ext}" for ext in ("mp4", "gif", "png"))
     # the training reports on stdout (its own process), the outputs come last
     lines = proc.stdout.strip().splitlines()
-    assert lines[-2:] == [str(video), str(still)]
+    assert lines[-3:] == [str(video), str(gif), str(still)]
     assert any(line.startswith("demo: epoch 2/2:") for line in lines)
     assert "Traceback" not in proc.stderr
 
@@ -58,7 +58,7 @@ def test_demo_trains_dumps_and_renders(tmp_path: Path) -> None:
     manifest = json.loads((out / "model" / "dump" / "manifest.json").read_text())
     assert [e["epoch"] for e in manifest["epochs"]] == [0, 1, 2]
     plan = json.loads((out / "plan.json").read_text())
-    assert plan["epochs"] == [0, 1, 2] and plan["timeline"]["last_frame"] == FRAMES
+    assert plan["epochs"] == [0, 1, 2] and plan["story"]["last_frame"] == FRAMES
     assert plan["render"]["resolution"] == [320, 180]  # draft, over the scene's preview
 
     info = probe_mp4(video)
@@ -72,6 +72,10 @@ def test_demo_trains_dumps_and_renders(tmp_path: Path) -> None:
     # the epochs change the maps: the first and the last frame differ
     assert np.abs(frames[0] - frames[-1]).max(axis=-1).mean() > 5
 
+    # the GIF for slides: output.gif_fps (15) of the 24 frames a second, output.gif_width
+    # (480) capped at the frames' width
+    with Image.open(gif) as im:
+        assert abs(im.n_frames - FRAMES * 15 / 24) <= 1 and im.size[0] == 320
     with Image.open(still) as im:
         assert (im.size, im.mode) == ((320, 180), "RGB")
         img = np.asarray(im, dtype=np.int16)

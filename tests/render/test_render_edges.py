@@ -36,6 +36,8 @@ def _plan(dump: Path, **edges) -> ScenePlan:
         "labels": {"show": False, "epoch_caption": False},
         "look": {"legend": False, "glow": 0.0},
         "edges": {"top_k": 2, **edges},
+        # the demo's storyboard moves the camera and adds titles and an inset: the look only
+        "shots": [], "forward": [], "inputs": [], "metrics": None,
     }
     config, _ = load_config(DEMO, overrides)
     with warnings.catch_warnings():

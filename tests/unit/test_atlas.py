@@ -10,6 +10,7 @@ from nnrender.layout.atlas import (
     fill_layer,
     plan_atlas,
 )
+from nnrender.layout.srgb import scaled_table
 from nnrender.layout.srgb import to_linear as _to_linear
 from nnrender.layout.srgb import to_srgb as _to_srgb
 
@@ -275,6 +276,16 @@ def test_srgb_tables_follow_the_formula_for_every_byte():
     got = _to_srgb(probe)[:, 0].astype(np.float64)
     assert np.abs(got - want).max() <= 1
     assert (got == want).mean() > 0.99
+
+
+def test_scaled_table_is_a_multiply_in_linear_light():
+    """The Workbench wave's darkening table against the formulas: byte -> linear x factor
+    -> byte, for every byte and a few factors (1 keeps every byte)."""
+    every = np.arange(256)
+    np.testing.assert_array_equal(scaled_table(1.0), every)
+    for factor in (0.1, 0.37, 0.8):
+        want = np.rint(255 * _srgb_formula(_linear_formula(every / 255.0) * factor))
+        assert np.abs(scaled_table(factor).astype(np.float64) - want).max() <= 1
 
 
 def test_blend_matches_an_independent_linear_mix():
