@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -196,8 +197,7 @@ def run_render(config: SceneConfig, base_dir: Path, request: RenderRequest,
     if request.video:
         _render_video(built, plan, config, engine, frames, request, log, result)
     if still_frame is not None:
-        result.still = brender.render_to(built, still_frame, out / f"{config.output.name}.png",
-                                         log)
+        result.still = _still(built, plan, engine, out, still_frame, config.output.name, log)
     print(f"nnrender: built {plan.cell_count} cells in {build_s:.2f} s"
           + (f", {result.seconds_per_frame:.2f} s/frame" if result.seconds_per_frame else ""),
           file=sys.stderr)
@@ -207,12 +207,35 @@ def run_render(config: SceneConfig, base_dir: Path, request: RenderRequest,
 def frames_to_render(plan: ScenePlan, engine: str, out: Path, frames: tuple[int, int] | None,
                      still: int | None) -> list[int]:
     """The frames a render will render: those of ``frames`` (inclusive; None: no video)
-    not on disk from this plan and engine already, then the still's."""
-    todo = list(range(frames[0], frames[1] + 1)) if frames is not None else []
-    stamp = out / "frames" / ".plan"
-    if todo and stamp.is_file() and stamp.read_text() == plan_fingerprint(plan, engine):
+    not on disk from this plan and engine already, then the still's unless it is one of
+    the video's (it is copied then)."""
+    video = list(range(frames[0], frames[1] + 1)) if frames is not None else []
+    todo = video
+    if todo and _same_frames(plan, engine, out):
         todo = [f for f in todo if not (out / "frames" / frame_name(f)).is_file()]
-    return todo + ([still] if still is not None else [])
+    return todo + ([still] if still is not None and still not in video else [])
+
+
+def _same_frames(plan: ScenePlan, engine: str, out: Path) -> bool:
+    """Whether the frames on disk are this plan's, rendered by this engine."""
+    stamp = out / "frames" / ".plan"
+    return stamp.is_file() and stamp.read_text() == plan_fingerprint(plan, engine)
+
+
+def _still(built: BuiltScene, plan: ScenePlan, engine: str, out: Path, frame: int, name: str,
+           log: Path) -> Path:
+    """The still: a copy of the video's frame when it is on disk from this plan (the same
+    pixels, one render saved), else rendered."""
+    from nnrender.blender import render as brender
+
+    path = out / f"{name}.png"
+    rendered = out / "frames" / frame_name(frame)
+    if rendered.is_file() and _same_frames(plan, engine, out):
+        tmp = temp_path(path)
+        shutil.copyfile(rendered, tmp)
+        os.replace(tmp, path)
+        return path
+    return brender.render_to(built, frame, path, log)
 
 
 def check_blend_path(path: Path) -> Path:
