@@ -43,12 +43,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 ENGINES = ("cycles", "eevee", "workbench")
 DEMO_EPOCHS = 9
 DEMO_INPUTS = 4
 STORY_KEYS = ("shots", "forward", "inputs", "metrics")
 STORY_GOAL = 0.10  # a story's features may add this share to the mean frame time
-VARIANTS = ("epochs", "forward", "camera", "story")
+VARIANTS = ("epochs", "forward", "camera", "story", "demo")
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_SCENE = ROOT / "scenes" / "demo.yaml"
+OVERHEAD_GOAL = 0.05  # a job's wall time outside the render calls
 GOALS = {"forward": "epochs", "story": "camera"}  # variant: the one it is measured against
 METRICS = {"show": ["accuracy"], "corner": "upper_left"}  # what the synthetic dump records
 
@@ -100,6 +105,19 @@ def resolution(text: str) -> tuple[int, int]:
 # --------------------------------------------------------------------------- child side
 
 
+def demo_config(dump_path: Path, engine: str, extra: dict[str, Any] | None = None) -> Any:
+    """``scenes/demo.yaml`` as ``nnrender demo`` renders it (preview, talk, edges), on
+    ``dump_path``; the synthetic dump records only accuracy."""
+    from nnrender.config.load import load_config
+    from nnrender.model.ir import Dump
+
+    metrics = Dump(dump_path).manifest.epochs[0].metrics
+    over = {"dump": str(dump_path), "render": {"engine": engine}, **(extra or {})}
+    if "val_accuracy" not in metrics:
+        over["metrics"] = METRICS
+    return load_config(DEMO_SCENE, over)
+
+
 def run_engine(engine: str, dump_path: Path, size: tuple[int, int], samples: int,
                frames: int, out_dir: Path, result_path: Path, variant: str = "epochs") -> None:
     """Build for ``engine`` and render ``frames`` frames; figures go to ``result_path`` after
@@ -116,16 +134,19 @@ def run_engine(engine: str, dump_path: Path, size: tuple[int, int], samples: int
     overrides = {"dump": str(dump_path),
                  "render": {"engine": engine, "resolution": list(size), "samples": samples,
                             "denoise": "off"}}
-    config, _ = load_config(None, overrides)
+    config, _ = (demo_config(dump_path, engine) if variant == "demo"
+                 else load_config(None, overrides))
     plan = make_plan(Dump(dump_path), config, "bench")
-    if variant != "epochs":
+    if variant not in ("epochs", "demo"):
         seconds = plan.story.frame_count / config.render.fps
         config, _ = load_config(None, {**overrides, **variant_scene(variant, seconds)})
         plan = make_plan(Dump(dump_path), config, "bench")
     t0 = time.perf_counter()
     built = build(plan, engine)
     result: dict[str, Any] = {"build_s": time.perf_counter() - t0, "cells": plan.cell_count,
-                              "frames": [], "times": []}
+                              "frames": [], "times": [],
+                              "resolution": "x".join(map(str, config.render.resolution)),
+                              "samples": config.render.samples}
     first, last = plan.story.first_frame, plan.story.last_frame
     # spread over the timeline so epoch blends (and the orbiting camera) really change
     picks = sorted({round(first + (last - first) * i / max(1, frames - 1))
@@ -140,12 +161,80 @@ def run_engine(engine: str, dump_path: Path, size: tuple[int, int], samples: int
         result_path.write_text(json.dumps(result), encoding="utf-8")
 
 
+def run_job(engine: str, dump_path: Path, count: int, out_dir: Path,
+            result_path: Path) -> None:
+    """A whole ``count``-frame job of the demo scene through the pipeline (plan, build,
+    frames, videos, still), with Blender's render handlers timing each frame's render
+    call in place: the rest of the wall time is what runs outside the renderer."""
+    from nnrender.runtime import isolate_home
+
+    isolate_home()
+    import bpy
+
+    from nnrender.model.ir import Dump
+    from nnrender.pipeline import RenderRequest, run_render
+    from nnrender.plan import make_plan
+
+    config, base = demo_config(dump_path, engine)
+    plan = make_plan(Dump(dump_path), config, "bench")
+    if count < plan.story.frame_count:
+        raise SystemExit(f"--job {count}: the demo's storyboard is "
+                         f"{plan.story.frame_count} frames; ask for at least that many")
+    shots = [s.model_dump(mode="json") for s in config.shots]
+    shots[-1]["duration"] += (count - plan.story.frame_count) / config.render.fps  # lingers
+    config, base = demo_config(dump_path, engine, {"shots": shots})
+    marks: dict[str, list[float]] = {"pre": [], "post": [], "write": []}
+
+    def mark(key: str) -> Any:
+        # persistent: the build starts from factory settings, which drops other handlers
+        return bpy.app.handlers.persistent(lambda *_: marks[key].append(time.perf_counter()))
+
+    handlers = [(bpy.app.handlers.render_pre, mark("pre")),
+                (bpy.app.handlers.render_post, mark("post")),
+                (bpy.app.handlers.render_write, mark("write"))]
+    for chain, fn in handlers:
+        chain.append(fn)
+    build: dict[str, float] = {}
+    t0 = time.perf_counter()
+    result = run_render(config, base, RenderRequest(
+        out_dir=out_dir, progress=False,
+        after_build=lambda _b, _p, _t, s: build.update(build_s=s)))
+    wall = time.perf_counter() - t0
+    pre, post, write = (np.array(marks[k]) for k in ("pre", "post", "write"))
+    out = {"frames": result.plan.story.frame_count, "renders": len(pre), "wall_s": wall,
+           "build_s": build.get("build_s", 0.0), "frame_s": result.seconds_per_frame,
+           "render_s": float(np.sum(post - pre)), "write_s": float(np.sum(write - post)),
+           "videos": [p.name for p in result.videos],
+           "resolution": list(config.render.resolution), "samples": config.render.samples}
+    result_path.write_text(json.dumps(out), encoding="utf-8")
+
+
+def job_lines(r: dict[str, Any]) -> list[str]:
+    """The job's split: the render calls, per-frame work outside them, and the rest."""
+    loop = r["frame_s"] * r["frames"]  # the frame loop, as the pipeline timed it
+    outside = r["wall_s"] - r["render_s"]
+    share = outside / r["wall_s"]
+    w, h = r["resolution"]
+    return [
+        f"job: {r['frames']} frames of scenes/demo.yaml ({r['engine']}, {w}x{h}, "
+        f"{r['samples']} samples) in {r['wall_s']:.1f} s: render calls {r['render_s']:.1f} s "
+        f"({r['render_s'] / r['renders']:.2f} s each, {r['renders']} calls, timed by "
+        f"render_pre/render_post), PNG writing {r['write_s']:.1f} s, the rest of the frame "
+        f"loop {loop - r['render_s'] - r['write_s']:.1f} s (frame set, per-frame updates, "
+        f"renames), plan + build + videos + still {r['wall_s'] - loop:.1f} s "
+        f"({', '.join(r['videos'])})",
+        f"goal job overhead: {share:.1%} of the wall time outside the render calls "
+        f"(< {OVERHEAD_GOAL:.0%}): {'PASS' if share < OVERHEAD_GOAL else 'MISS'}",
+    ]
+
+
 # -------------------------------------------------------------------------- parent side
 
 
 def spawn(engine: str, dump_path: Path, size: tuple[int, int], samples: int, frames: int,
-          work: Path, timeout: float, variant: str = "epochs") -> dict[str, Any]:
-    name = f"{engine}-{variant}"
+          work: Path, timeout: float, variant: str = "epochs", job: int = 0
+          ) -> dict[str, Any]:
+    name = f"{engine}-{'job' if job else variant}"
     out_dir = work / name
     out_dir.mkdir()
     result_path = work / f"{name}.json"
@@ -153,7 +242,7 @@ def spawn(engine: str, dump_path: Path, size: tuple[int, int], samples: int, fra
     cmd = [sys.executable, str(Path(__file__).resolve()), "--engine-run", engine,
            "--dump", str(dump_path), "--resolution", f"{size[0]}x{size[1]}",
            "--samples", str(samples), "--frames", str(frames), "--out", str(out_dir),
-           "--result", str(result_path), "--variant", variant]
+           "--result", str(result_path), "--variant", variant, "--job-run", str(job)]
     error = None
     with open(log_path, "wb") as log:
         try:
@@ -215,8 +304,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--story", action="store_true",
                         help="render four timelines per engine (epochs, forward, camera, "
                              "story) to time what a talk's story adds to a frame")
+    parser.add_argument("--demo", action="store_true",
+                        help="also time scenes/demo.yaml as `nnrender demo` renders it "
+                             "(preview 640x360, 12 samples, talk style, edges, its shots)")
+    parser.add_argument("--job", type=int, default=0, metavar="N",
+                        help="also render an N-frame job of the demo scene per engine "
+                             "through the pipeline and split its wall time: render calls, "
+                             "per-frame work outside them, plan/build/encoding (goal: < 5%% "
+                             "outside the render calls; try 300)")
+    parser.add_argument("--demo-dump", type=Path,
+                        help="the real demo dump for --demo/--job (nnrender-demo/model/dump); "
+                             "default: the demo-shaped synthetic network with weights")
     parser.add_argument("--variant", choices=VARIANTS, default="epochs",
                         help=argparse.SUPPRESS)
+    parser.add_argument("--job-run", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--keep", type=Path, default=None,
                         help="copy the rendered frames and logs here instead of deleting them")
     # internal: one engine in this process
@@ -228,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.frames < 1:
         parser.error("--frames must be at least 1")
 
+    if args.engine_run and args.job_run:
+        run_job(args.engine_run, args.dump, args.job_run, args.out, args.result)
+        return 0
     if args.engine_run:
         run_engine(args.engine_run, args.dump, args.resolution, args.samples, args.frames,
                    args.out, args.result, args.variant)
@@ -241,31 +345,58 @@ def main(argv: list[str] | None = None) -> int:
     try:
         dump_path = Path(write_synthetic(work / "dump", cnn_layers(), epochs=DEMO_EPOCHS,
                                          count=DEMO_INPUTS))
-        runs = [(e, v) for e in args.engines for v in (VARIANTS if args.story else ("epochs",))]
+        demo_dump = args.demo_dump
+        if (args.demo or args.job) and demo_dump is None:
+            demo_dump = Path(write_synthetic(work / "demo-dump", cnn_layers(),
+                                             epochs=DEMO_EPOCHS, count=DEMO_INPUTS,
+                                             with_weights=True))
+        plain = [v for v in VARIANTS if v != "demo"] if args.story else ["epochs"]
+        runs = [(e, v) for e in args.engines for v in plain + (["demo"] if args.demo else [])]
         for engine, variant in runs:
-            print(f"{engine} {variant}: rendering {args.frames} frames at "
-                  f"{size[0]}x{size[1]} ...", file=sys.stderr, flush=True)
-            row = spawn(engine, dump_path, size, args.samples, args.frames, work, args.timeout,
-                        variant)
-            row.update(engine=engine, resolution=f"{size[0]}x{size[1]}", samples=args.samples,
-                       variant=variant)
+            print(f"{engine} {variant}: rendering {args.frames} frames ...", file=sys.stderr,
+                  flush=True)
+            row = spawn(engine, demo_dump if variant == "demo" else dump_path, size,
+                        args.samples, args.frames, work, args.timeout, variant)
+            row.setdefault("resolution", f"{size[0]}x{size[1]}")
+            row.setdefault("samples", args.samples)
+            row.update(engine=engine, variant=variant)
             if "error" in row:
                 print(f"{engine}: {row['error']}", file=sys.stderr)
                 for line in row.get("log", []):
                     print(f"    {line}", file=sys.stderr)
             rows.append(row)
+        jobs = []
+        for engine in args.engines if args.job else []:
+            print(f"{engine}: a {args.job}-frame job of the demo scene ...", file=sys.stderr,
+                  flush=True)
+            job = spawn(engine, demo_dump, size, args.samples, args.frames, work,
+                        args.timeout * 10, job=args.job)
+            job["engine"] = engine
+            jobs.append(job)
         if args.keep is not None:
             shutil.copytree(work, args.keep, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("dump"))
+                            ignore=shutil.ignore_patterns("dump", "demo-dump"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     print(f"\nnnrender render benchmark (demo-shaped synthetic network, {DEMO_EPOCHS} epochs; "
           "persistent data on; denoising off; first frame includes sync/shader compilation)")
+    if args.demo or args.job:
+        which = (f"the demo dump {args.demo_dump}" if args.demo_dump
+                 else "the demo-shaped synthetic network with weights")
+        print(f"demo scene: scenes/demo.yaml on {which}")
     print(table(rows))
     for line in story_overheads(rows):
         print(line)
-    return 1 if any("error" in r for r in rows) else 0
+    for job in jobs:
+        if "error" in job:
+            print(f"job {job['engine']}: {job['error']}")
+            for line in job.get("log", []):
+                print(f"    {line}")
+            continue
+        for line in job_lines(job):
+            print(line)
+    return 1 if any("error" in r for r in rows + jobs) else 0
 
 
 def story_overheads(rows: list[dict[str, Any]]) -> list[str]:

@@ -216,9 +216,13 @@ def _farm(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise NNRenderError(out, f"cannot create the output folder: {exc.strerror}") from None
-    job = Job.open(out, scene=str(scene), fingerprint=plan_fingerprint(plan, engine),
+    fingerprint = plan_fingerprint(plan, engine)
+    job = Job.open(out, scene=str(scene), fingerprint=fingerprint,
                    engine=engine, quality=config.quality, style=config.style, seed=config.seed,
                    first=first, last=last, chunk=args.chunk)
+    from nnrender.plan.saved import save_plan
+
+    save_plan(plan, out, fingerprint)  # chunks load it rather than plan again
     # every chunk runs the same render command (what any farm manager would run), with the
     # worker's own Python: `python -m nnrender render SCENE ...`
     command = ["-m", "nnrender", "render", str(scene)]

@@ -24,6 +24,7 @@ from nnrender.errors import ConfigError, NNRenderError
 from nnrender.model.ir import Dump
 from nnrender.output.encode import clear_stale_temps, encode_all, frame_name, temp_path
 from nnrender.plan import ScenePlan, make_plan
+from nnrender.plan.saved import load_plan
 
 if TYPE_CHECKING:  # no bpy at import time: Blender loads only once a plan exists
     from nnrender.blender.scene import BuiltScene
@@ -160,9 +161,12 @@ def _render_video(built: BuiltScene, plan: ScenePlan, config: SceneConfig, engin
 
 def run_render(config: SceneConfig, base_dir: Path, request: RenderRequest,
                source: str | Path = "scene") -> RenderResult:
-    dump = Dump(resolve_dump(config, base_dir, source))
     engine = request.engine or config.render.engine
-    plan = make_plan(dump, config, source)
+    expected = os.environ.get(EXPECT_PLAN_ENV)
+    # a farm's chunk: the farm's own plan when this install would make the same one
+    plan = load_plan(request.out_dir, expected) if expected else None
+    if plan is None:
+        plan = make_plan(Dump(resolve_dump(config, base_dir, source)), config, source)
     last = plan.story.last_frame
     frames = (parse_frames(request.frames, last) if request.frames
               else (plan.story.first_frame, last))

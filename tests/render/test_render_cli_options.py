@@ -158,19 +158,19 @@ def test_quality_option_sets_the_size_unless_the_scene_does(synthetic_dump: Path
                                                             tmp_path: Path) -> None:
     """The scene says ``quality: final`` (1920x1080, 30 fps) without a resolution:
     ``-q draft`` gives draft's 320x180 at 24 fps. A scene resolution beats the preset's,
-    and the rest of the preset still applies (max_bounces 2)."""
+    and the rest of the preset still applies (draft's 24 fps, where final's is 30)."""
     free = _scene(tmp_path, synthetic_dump, "free", quality="final", render=None)
     free.write_text(free.read_text() + "render: {samples: 1}\n", encoding="utf-8")
     _run("render", free, "--still", "1", "-q", "draft", "-o", tmp_path / "free")
     assert _pixels(tmp_path / "free" / "tiny.png").shape == (180, 320, 3)
     render = _plan_json(tmp_path / "free")["render"]
-    assert (render["resolution"], render["fps"], render["max_bounces"]) == ([320, 180], 24, 2)
+    assert (render["resolution"], render["fps"], render["samples"]) == ([320, 180], 24, 1)
 
     fixed = _scene(tmp_path, synthetic_dump, "fixed", quality="final")
     _run("render", fixed, "--still", "1", "-q", "draft", "-o", tmp_path / "fixed")
     assert _pixels(tmp_path / "fixed" / "tiny.png").shape == (36, 64, 3)
     render = _plan_json(tmp_path / "fixed")["render"]
-    assert (render["resolution"], render["fps"], render["max_bounces"]) == ([64, 36], 24, 2)
+    assert (render["resolution"], render["fps"], render["samples"]) == ([64, 36], 24, 1)
 
 
 # ------------------------------------------------------------------ --save-blend
