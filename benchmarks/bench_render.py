@@ -219,9 +219,10 @@ def job_lines(r: dict[str, Any]) -> list[str]:
         f"job: {r['frames']} frames of scenes/demo.yaml ({r['engine']}, {w}x{h}, "
         f"{r['samples']} samples) in {r['wall_s']:.1f} s: render calls {r['render_s']:.1f} s "
         f"({r['render_s'] / r['renders']:.2f} s each, {r['renders']} calls, timed by "
-        f"render_pre/render_post), PNG writing {r['write_s']:.1f} s, the rest of the frame "
-        f"loop {loop - r['render_s'] - r['write_s']:.1f} s (frame set, per-frame updates, "
-        f"renames), plan + build + videos + still {r['wall_s'] - loop:.1f} s "
+        f"render_pre/render_post; Cycles' scene sync, the compositor and the PNG write "
+        f"happen inside them), the rest of the frame loop {loop - r['render_s']:.1f} s "
+        f"(frame set, per-frame updates, renames), plan + build + videos + still "
+        f"{r['wall_s'] - loop:.1f} s "
         f"({', '.join(r['videos'])})",
         f"goal job overhead: {share:.1%} of the wall time outside the render calls "
         f"(< {OVERHEAD_GOAL:.0%}): {'PASS' if share < OVERHEAD_GOAL else 'MISS'}",

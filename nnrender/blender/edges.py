@@ -297,21 +297,20 @@ def field_mesh(quads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def field_lines(quads: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Outline polylines per segment: 4 corner-to-corner lines (2 points) and both
-    rectangles (4 points, cyclic). Returns sizes, points, cyclic."""
+    rectangles, closed by repeating their first corner (5 points: Cycles ignores hair
+    curves' ``cyclic``). Returns sizes and points."""
     quads = np.asarray(quads, dtype=np.float32).reshape(-1, 2, 4, 3)
-    sizes, points, cyclic = [], [], []
+    sizes, points = [], []
     for seg in quads:
         for k in range(4):
             sizes.append(2)
             points.append(seg[:, k])
-            cyclic.append(False)
         for end in (0, 1):
-            sizes.append(4)
-            points.append(seg[end])
-            cyclic.append(True)
+            sizes.append(5)
+            points.append(np.concatenate([seg[end], seg[end][:1]]))
     if not sizes:
-        return np.zeros(0, np.int64), np.zeros((0, 3), np.float32), np.zeros(0, bool)
-    return np.array(sizes), np.concatenate(points).astype(np.float32), np.array(cyclic)
+        return np.zeros(0, np.int64), np.zeros((0, 3), np.float32)
+    return np.array(sizes), np.concatenate(points).astype(np.float32)
 
 
 def build_field(field: FieldPlan, collection: bpy.types.Collection) -> list[bpy.types.Object]:
@@ -323,12 +322,11 @@ def build_field(field: FieldPlan, collection: bpy.types.Collection) -> list[bpy.
     surf = new_object(FIELD_NAME, mesh(FIELD_NAME, verts, faces, validate=True), collection,
                       props, [flat_material(f"{FIELD_NAME}_surface", color, field.emission,
                                             float(field.opacity))])
-    sizes, points, cyclic = field_lines(field.quads)
+    sizes, points = field_lines(field.quads)
     data = hair(FIELD_LINES, sizes)
     if len(sizes):
         data.set_types(type="POLY")  # sharp rectangle corners (Catmull-Rom rounds them)
         data.position_data.foreach_set("vector", points.ravel())
-        set_attribute(data, "cyclic", "BOOLEAN", "CURVE", cyclic)
         set_attribute(data, "radius", "FLOAT", "POINT",
                       np.full(len(points), field.line_radius, np.float32))
     lines = new_object(FIELD_LINES, data, collection, props,

@@ -128,14 +128,16 @@ def root(plan: ScenePlan, cam: bpy.types.Object,
 def _polyline(name: str, points: np.ndarray, radius: float, cyclic: bool,
               material: bpy.types.Material, parent: bpy.types.Object, depth: float,
               collection: bpy.types.Collection) -> bpy.types.Object:
-    """A thin flat line in camera space (x, y at the overlay depth)."""
+    """A thin flat line in camera space (x, y at the overlay depth); ``cyclic`` closes it
+    by repeating its first point (Cycles ignores hair curves' ``cyclic`` attribute)."""
+    if cyclic:
+        points = np.concatenate([points, points[:1]])
     data = bpy.data.hair_curves.new(name)
     data.add_curves([len(points)])
     data.set_types(type="POLY")
     xyz = np.concatenate([points, np.full((len(points), 1), -depth)], axis=1)
     data.position_data.foreach_set("vector", xyz.astype(np.float32).ravel())
     set_attribute(data, "radius", "FLOAT", "POINT", np.full(len(points), radius))
-    set_attribute(data, "cyclic", "BOOLEAN", "CURVE", np.array([cyclic]))
     obj = new_object(name, data, collection, materials=[material])
     obj.parent = parent
     return obj

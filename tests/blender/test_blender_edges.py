@@ -335,9 +335,13 @@ def test_field_mesh_is_the_frustum_sides(edge_scene: BuiltScene, edge_plan: Scen
     data = lines.data
     assert lines.type == "CURVES"
     assert len(data.curves) == 6 * segments  # 4 corner lines + 2 rectangles a segment
-    assert len(data.points) == 16 * segments
-    cyclic = _read(data.attributes["cyclic"].data, "value", len(data.curves), dtype=bool)
-    assert cyclic.sum() == 2 * segments
+    assert len(data.points) == 18 * segments  # rectangles closed by their first corner
+    assert "cyclic" not in data.attributes  # Cycles ignores it on hair curves
+    pts_all = _read(data.position_data, "vector", len(data.points), 3)
+    for c in data.curves:
+        if c.points_length == 5:
+            first = c.first_point_index
+            np.testing.assert_array_equal(pts_all[first], pts_all[first + 4])
     kinds = _read(data.attributes["curve_type"].data, "value", len(data.curves), dtype=np.int8)
     assert set(kinds.tolist()) == {1}, "poly lines (0 = Catmull-Rom would round corners)"
     pts = _read(data.position_data, "vector", len(data.points), 3)
