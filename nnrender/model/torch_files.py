@@ -159,18 +159,12 @@ def find_state_dict(loaded: Any, wanted: set[str], path: Path, epoch: int,
 
 def check_fit(state: dict[str, Any], own: dict[str, Any], path: Path, epoch: int) -> None:
     """The first missing key, unexpected key or shape that differs, as a one-line error."""
-    missing = [k for k in own if k not in state]
-    if missing:
-        raise ModelError(path, f"epoch {epoch}: the state dict does not fit the model: "
-                               f"missing key {missing[0]!r}"
-                               + (f" (and {len(missing) - 1} more)" if len(missing) > 1
-                                  else ""))
-    unexpected = [k for k in state if k not in own]
-    if unexpected:
-        raise ModelError(path, f"epoch {epoch}: the state dict does not fit the model: "
-                               f"unexpected key {unexpected[0]!r}"
-                               + (f" (and {len(unexpected) - 1} more)" if len(unexpected) > 1
-                                  else ""))
+    for kind, keys in (("missing", [k for k in own if k not in state]),
+                       ("unexpected", [k for k in state if k not in own])):
+        if keys:
+            more = f" (and {len(keys) - 1} more)" if len(keys) > 1 else ""
+            raise ModelError(path, f"epoch {epoch}: the state dict does not fit the model: "
+                                   f"{kind} key {keys[0]!r}{more}")
     for key, value in own.items():
         if tuple(state[key].shape) != tuple(value.shape):
             raise ModelError(path, f"epoch {epoch}: the state dict does not fit the model: "
